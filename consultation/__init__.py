@@ -1,0 +1,6 @@
+"""The rules of a shared diagnosis, with no transport.
+
+Phases, observations, findings and stances, actions and ballots, rankings, questionnaires,
+traceability, participation metrics and the outbox. The Telegram bot, the email channel, the
+scheduler and the command line all call these functions; this package imports none of them.
+"""

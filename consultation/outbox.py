@@ -1,0 +1,244 @@
+"""The outbox: every message Palabre sends is first a row, written with the change that causes it.
+
+Enqueueing is idempotent through a unique `dedupe_key` (an `INSERT ... ON CONFLICT DO NOTHING`),
+so repeating an operation, or running it on two workers, writes each message once. Senders claim
+due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers never claim the same row), send them,
+and mark them sent, to retry later, or dead. A claim is a lease: if a sender dies mid-send, the
+row becomes due again when the lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import clock
+from models import Cadence, Channel, EmailStatus, OutboxMessage, OutboxStatus, Participant
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+
+
+def _insert(session: AsyncSession):
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+async def enqueue(
+    *,
+    session: AsyncSession,
+    channel: str,
+    template: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    participant_id: int | None = None,
+    address: str | None = None,
+    consultation_id: int | None = None,
+    interactive: bool = False,
+    not_before: datetime | None = None,
+) -> bool:
+    """Write one message to send; returns False when that dedupe key was already enqueued."""
+    if participant_id is None and address is None:
+        raise ValueError("an outbox message needs a participant or an address")
+    current = clock.now()
+    values = {
+        "consultation_id": consultation_id,
+        "channel": str(channel),
+        "participant_id": participant_id,
+        "address": address,
+        "template": template,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "interactive": interactive,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": max(not_before, current) if not_before else current,
+        "created_at": current,
+    }
+    statement = (
+        _insert(session)(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+def channel_for(participant: Participant) -> str | None:
+    """Where to reach this person now: their preferred channel if it works, else the other."""
+    if not participant.reachable:
+        return None
+    telegram_ok = participant.telegram_chat_id is not None and participant.telegram_active
+    email_ok = participant.email is not None and participant.email_status == EmailStatus.OK
+    if participant.preferred_channel == Channel.EMAIL and email_ok:
+        return Channel.EMAIL
+    if telegram_ok:
+        return Channel.TELEGRAM
+    if email_ok:
+        return Channel.EMAIL
+    return None
+
+
+async def notify(
+    *,
+    session: AsyncSession,
+    participant: Participant,
+    template: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    interactive: bool = False,
+    digest_covers: bool = False,
+) -> bool:
+    """Tell one participant something, on the channel that reaches them.
+
+    `digest_covers` marks news that the email digest lists anyway (a finding published, a phase
+    opened): a person who reads Palabre by email gets it in their next digest rather than as one
+    more email, unless their digest is off.
+    """
+    channel = channel_for(participant)
+    if channel is None:
+        return False
+    if channel == Channel.EMAIL and digest_covers and participant.digest_cadence != Cadence.OFF:
+        return False
+    return await enqueue(
+        session=session,
+        channel=channel,
+        template=template,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        participant_id=participant.id,
+        consultation_id=participant.consultation_id,
+        interactive=interactive,
+    )
+
+
+async def claim(
+    *, session: AsyncSession, channel: str, limit: int = 50, lease: timedelta = LEASE
+) -> list[OutboxMessage]:
+    """Claim up to `limit` due messages of `channel` for this worker, oldest first.
+
+    The caller commits at once so that other workers see the claim; then sends and settles each
+    message in its own short transaction.
+    """
+    current = clock.now()
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel == str(channel))
+        .where(
+            or_(
+                (OutboxMessage.status == OutboxStatus.PENDING)
+                & (OutboxMessage.next_attempt_at <= current),
+                (OutboxMessage.status == OutboxStatus.SENDING)
+                & (OutboxMessage.claimed_until < current),
+            )
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list((await session.execute(due)).scalars().all())
+    if not ids:
+        return []
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+        .values(
+            status=OutboxStatus.SENDING,
+            claimed_until=current + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    claimed = (
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.exec(claimed)).all())
+
+
+async def _get(session: AsyncSession, message_id: int) -> OutboxMessage:
+    message = await session.get(OutboxMessage, message_id)
+    if message is None:
+        raise LookupError(f"outbox message {message_id} does not exist")
+    return message
+
+
+async def mark_sent(
+    *, session: AsyncSession, message_id: int, external_id: str | None = None
+) -> OutboxMessage:
+    message = await _get(session, message_id)
+    message.status = OutboxStatus.SENT
+    message.sent_at = clock.now()
+    message.claimed_until = None
+    message.last_error = None
+    if external_id is not None:
+        message.external_id = external_id
+    session.add(message)
+    return message
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter: about 30 s, 1 min, 2 min... capped at one hour."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
+    return timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
+
+
+async def mark_retry(
+    *,
+    session: AsyncSession,
+    message_id: int,
+    error: str,
+    delay: timedelta | None = None,
+    count_attempt: bool = True,
+) -> OutboxMessage:
+    """Try again later (after `delay`, or with backoff); dead after MAX_ATTEMPTS failures.
+
+    A rate-limit wait (`count_attempt=False`) is not the message's fault and is not counted.
+    """
+    message = await _get(session, message_id)
+    if not count_attempt:
+        message.attempts = max(message.attempts - 1, 0)
+    if count_attempt and message.attempts >= MAX_ATTEMPTS:
+        return await mark_dead(session=session, message_id=message_id, error=error)
+    message.status = OutboxStatus.PENDING
+    message.claimed_until = None
+    message.last_error = error[:2000]
+    message.next_attempt_at = clock.now() + (
+        delay if delay is not None else backoff(message.attempts)
+    )
+    session.add(message)
+    return message
+
+
+async def mark_dead(*, session: AsyncSession, message_id: int, error: str) -> OutboxMessage:
+    """Give up on a message; the error is kept for the coordinators."""
+    message = await _get(session, message_id)
+    message.status = OutboxStatus.DEAD
+    message.claimed_until = None
+    message.last_error = error[:2000]
+    session.add(message)
+    logger.warning("outbox message %s is dead: %s", message_id, error[:200])
+    return message
+
+
+async def cancel(*, session: AsyncSession, message_id: int, reason: str) -> OutboxMessage:
+    """Drop a message that no longer has anyone to go to (an erased or opted-out person)."""
+    message = await _get(session, message_id)
+    message.status = OutboxStatus.CANCELLED
+    message.claimed_until = None
+    message.last_error = reason[:2000]
+    session.add(message)
+    return message

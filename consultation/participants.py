@@ -1,0 +1,364 @@
+"""Participants: importing them from a CSV file, inviting them, and finding them again.
+
+An invitation is a random single-use token; only its SHA-256 is stored, so a database leak does
+not leak working links.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import audit, clock
+from consultation.errors import DefinitionError, NotFound, UserError
+from models import Cadence, Channel, Consultation, Invitation, Participant, Role
+
+REQUIRED_COLUMNS = ("name", "email", "category")
+KNOWN_COLUMNS = {"name", "email", "organisation", "category", "role", "locale", "channel"}
+
+
+def normalize_email(raw: str) -> str:
+    """A syntactically valid address, its domain lower-cased; raises ValueError otherwise."""
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    return result.normalized.lower()
+
+
+def new_reply_key() -> str:
+    return secrets.token_hex(10)
+
+
+@dataclass
+class ImportRow:
+    line: int
+    name: str
+    email: str
+    organisation: str | None
+    category: str
+    role: str
+    locale: str
+    channel: str
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": [{"line": line, "reason": reason} for line, reason in self.rejected],
+        }
+
+
+def read_csv(
+    text: str, *, categories: set[str], source: str
+) -> tuple[list[ImportRow], ImportReport]:
+    """Validate every row; returns the good rows and a report listing the rejected ones."""
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip().lower() for name in (reader.fieldnames or [])]
+    if not header:
+        raise DefinitionError(source, None, "the file is empty: expected a header line")
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise DefinitionError(
+            source,
+            "header",
+            f"missing column{'s' if len(missing) > 1 else ''}: "
+            f"{', '.join(missing)} (columns: name,email,organisation,category,role,locale)",
+        )
+    unknown = [column for column in header if column not in KNOWN_COLUMNS]
+    if unknown:
+        raise DefinitionError(source, "header", f"unknown column(s): {', '.join(unknown)}")
+    reader.fieldnames = header
+    rows: list[ImportRow] = []
+    seen: dict[str, int] = {}
+    records: list[tuple[int, dict]] = []
+    try:
+        for record in reader:
+            records.append((reader.line_num, record))
+    except csv.Error as exc:
+        raise DefinitionError(source, f"line {reader.line_num}", f"malformed CSV: {exc}") from exc
+    for line, record in records:
+        if None in record:
+            report.rejected.append((line, "more fields than columns in the header"))
+            continue
+        values = {key: (value or "").strip() for key, value in record.items()}
+        if not any(values.values()):
+            continue
+        problem, row = _check_row(line, values, categories)
+        if problem:
+            report.rejected.append((line, problem))
+            continue
+        assert row is not None
+        if row.email in seen:
+            report.rejected.append(
+                (line, f"duplicate email {row.email} (already on line {seen[row.email]})")
+            )
+            continue
+        seen[row.email] = line
+        rows.append(row)
+    return rows, report
+
+
+def _check_row(
+    line: int, values: dict[str, str], categories: set[str]
+) -> tuple[str | None, ImportRow | None]:
+    if not values.get("name"):
+        return "name is empty", None
+    if len(values["name"]) > 200:
+        return "name is longer than 200 characters", None
+    if not values.get("email"):
+        return "email is empty", None
+    try:
+        email = normalize_email(values["email"])
+    except ValueError as exc:
+        return f"invalid email {values['email']!r}: {exc}", None
+    category = values.get("category", "").lower()
+    if category not in categories:
+        return (
+            f"unknown category {values.get('category')!r} (known: {', '.join(sorted(categories))})"
+        ), None
+    role = (values.get("role") or Role.PARTICIPANT).lower()
+    if role not in {Role.PARTICIPANT, Role.COORDINATOR}:
+        return f"unknown role {values.get('role')!r} (participant or coordinator)", None
+    locale = (values.get("locale") or "fr").lower()
+    if locale not in {"fr", "en"}:
+        return f"unknown locale {values.get('locale')!r} (fr or en)", None
+    channel = (values.get("channel") or Channel.TELEGRAM).lower()
+    if channel not in {Channel.TELEGRAM, Channel.EMAIL}:
+        return f"unknown channel {values.get('channel')!r} (telegram or email)", None
+    return None, ImportRow(
+        line=line,
+        name=values["name"],
+        email=email,
+        organisation=values.get("organisation") or None,
+        category=category,
+        role=role,
+        locale=locale,
+        channel=channel,
+    )
+
+
+async def import_rows(
+    *,
+    session: AsyncSession,
+    consultation: Consultation,
+    rows: list[ImportRow],
+    report: ImportReport,
+) -> ImportReport:
+    """Create or update each participant by email. Nothing else in their record is touched."""
+    current = clock.now()
+    existing = {
+        participant.email: participant
+        for participant in (
+            await session.exec(
+                select(Participant).where(Participant.consultation_id == consultation.id)
+            )
+        ).all()
+        if participant.email
+    }
+    for row in rows:
+        values = {
+            "name": row.name,
+            "organisation": row.organisation,
+            "category": row.category,
+            "role": row.role,
+            "locale": row.locale,
+            "preferred_channel": row.channel,
+        }
+        participant = existing.get(row.email)
+        if participant is None:
+            participant = Participant(
+                consultation_id=consultation.id,
+                email=row.email,
+                reply_key=new_reply_key(),
+                digest_cadence=Cadence.WEEKLY,
+                created_at=current,
+                updated_at=current,
+                **values,
+            )
+            session.add(participant)
+            existing[row.email] = participant
+            report.imported += 1
+            continue
+        if participant.erased_at is not None:
+            report.rejected.append((row.line, f"{row.email} asked to be forgotten"))
+            continue
+        changes = {k: v for k, v in values.items() if getattr(participant, k) != v}
+        if not changes:
+            report.unchanged += 1
+            continue
+        for name, value in changes.items():
+            setattr(participant, name, value)
+        participant.updated_at = current
+        session.add(participant)
+        report.updated += 1
+    if report.imported or report.updated:
+        await audit.record(
+            session=session,
+            consultation_id=consultation.id,
+            action="participants.imported",
+            actor_label="cli",
+            detail={"imported": report.imported, "updated": report.updated},
+        )
+    return report
+
+
+def read_csv_file(
+    path: str | Path, *, categories: set[str]
+) -> tuple[list[ImportRow], ImportReport]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError(str(path), None, f"cannot read the file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(str(path), None, "not UTF-8 text (save it as CSV UTF-8)") from exc
+    return read_csv(text, categories=categories, source=str(path))
+
+
+# --- looking people up --------------------------------------------------------------------
+
+
+async def get_consultation(*, session: AsyncSession, slug: str | None = None) -> Consultation:
+    """The consultation `slug`, or the only one when there is a single consultation."""
+    query = select(Consultation)
+    if slug:
+        query = query.where(Consultation.slug == slug)
+    found = (await session.exec(query.order_by(Consultation.id))).all()
+    if not found:
+        raise NotFound("consultation.unknown", slug=slug or "")
+    if len(found) > 1 and not slug:
+        raise NotFound("consultation.ambiguous", slugs=", ".join(c.slug for c in found))
+    return found[0]
+
+
+async def by_email(*, session: AsyncSession, consultation_id: int, email: str) -> Participant:
+    try:
+        address = normalize_email(email)
+    except ValueError as exc:
+        raise NotFound("participant.bad_email", email=email) from exc
+    participant = (
+        await session.exec(
+            select(Participant)
+            .where(Participant.consultation_id == consultation_id)
+            .where(Participant.email == address)
+        )
+    ).first()
+    if participant is None:
+        raise NotFound("participant.unknown_email", email=address)
+    return participant
+
+
+async def by_chat(*, session: AsyncSession, chat_id: int) -> Participant | None:
+    """The participant bound to this Telegram chat (the most recent binding if several)."""
+    return (
+        await session.exec(
+            select(Participant)
+            .where(Participant.telegram_chat_id == chat_id)
+            .where(Participant.erased_at.is_(None))  # type: ignore[union-attr]
+            .order_by(Participant.updated_at.desc())  # type: ignore[union-attr]
+        )
+    ).first()
+
+
+async def by_reply_key(*, session: AsyncSession, reply_key: str) -> Participant | None:
+    return (
+        await session.exec(select(Participant).where(Participant.reply_key == reply_key))
+    ).first()
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def create_invitation(
+    *, session: AsyncSession, participant: Participant, days: int = 30
+) -> str:
+    """A new personal token for `participant` (the plain token is returned, never stored)."""
+    if not participant.reachable:
+        raise UserError("invitation.not_reachable")
+    # 32 URL-safe characters: fits Telegram's 64-character /start payload with room to spare.
+    token = secrets.token_urlsafe(24)
+    current = clock.now()
+    session.add(
+        Invitation(
+            participant_id=participant.id,
+            token_hash=hash_token(token),
+            created_at=current,
+            expires_at=current + timedelta(days=days),
+        )
+    )
+    return token
+
+
+async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) -> Participant:
+    """Bind a Telegram chat to the invited participant; the token then stops working.
+
+    Raises `UserError` with `invitation.unknown`, `invitation.used` or `invitation.expired`.
+    """
+    invitation = (
+        await session.exec(
+            select(Invitation)
+            .where(Invitation.token_hash == hash_token(token.strip()))
+            .with_for_update()
+        )
+    ).first()
+    if invitation is None:
+        raise UserError("invitation.unknown")
+    if invitation.used_at is not None:
+        raise UserError("invitation.used")
+    current = clock.now()
+    if invitation.expires_at <= current:
+        raise UserError("invitation.expired")
+    participant = await session.get(Participant, invitation.participant_id)
+    if participant is None or not participant.reachable:
+        raise UserError("invitation.unknown")
+    # A chat moves to its newest invitation within a consultation.
+    previous = (
+        await session.exec(
+            select(Participant)
+            .where(Participant.consultation_id == participant.consultation_id)
+            .where(Participant.telegram_chat_id == chat_id)
+            .where(Participant.id != participant.id)
+        )
+    ).all()
+    for other in previous:
+        other.telegram_chat_id = None
+        other.telegram_active = False
+        session.add(other)
+    await session.flush()
+    invitation.used_at = current
+    participant.telegram_chat_id = chat_id
+    participant.telegram_active = True
+    participant.updated_at = current
+    session.add(invitation)
+    session.add(participant)
+    await audit.record(
+        session=session,
+        consultation_id=participant.consultation_id,
+        action="invitation.redeemed",
+        actor=participant,
+    )
+    return participant

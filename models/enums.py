@@ -1,0 +1,86 @@
+"""The closed vocabularies of the process. Stored as plain strings so migrations stay simple."""
+
+from enum import StrEnum
+
+
+class PhaseKind(StrEnum):
+    OBSERVE = "observe"
+    REVIEW = "review"
+    PROPOSE = "propose"
+    RANK = "rank"
+    EVALUATE = "evaluate"
+
+
+class PhaseStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    PARTICIPANT = "participant"
+    COORDINATOR = "coordinator"
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    CLI = "cli"
+    PAPER = "paper"
+
+
+class Cadence(StrEnum):
+    OFF = "off"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class ScopeStatus(StrEnum):
+    PENDING = "pending"
+    IN_SCOPE = "in_scope"
+    OUT_OF_SCOPE = "out_of_scope"
+    MERGED = "merged"
+
+
+class FindingStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class StanceChoice(StrEnum):
+    CONFIRM = "confirm"
+    CONTEST = "contest"
+    ABSTAIN = "abstain"
+
+
+class ActionStatus(StrEnum):
+    PROPOSED = "proposed"
+    SHORTLISTED = "shortlisted"
+    MERGED = "merged"
+    REJECTED = "rejected"
+
+
+class QuestionKind(StrEnum):
+    LIKERT = "likert"
+    CHOICE = "choice"
+    TEXT = "text"
+
+
+class QuestionnaireStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class EmailStatus(StrEnum):
+    OK = "ok"
+    BOUNCED = "bounced"

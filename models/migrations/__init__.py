@@ -1,0 +1,1 @@
+"""Alembic migrations of Palabre's schema; `palabre db upgrade` runs them."""

@@ -1,0 +1,293 @@
+"""The `palabre` command: set up a consultation, import its participants, run and watch it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+from sqlmodel import select
+
+from consultation import definition, participants
+from consultation.clock import now
+from consultation.metrics import participation_by_category
+from models import Consultation, Participant, Phase
+from models.db import Database
+from palabre.commands.common import _, echo_json, fail, migrate, run, settings
+
+app = typer.Typer(
+    name="palabre",
+    help="Palabre: run a shared diagnosis between meetings, on Telegram and by email.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+participants_app = typer.Typer(help="The people taking part.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(participants_app, name="participants")
+
+ConsultationOption = typer.Option(
+    None, "--consultation", "-c", help="Consultation slug (needed only when there are several)."
+)
+
+
+@app.callback()
+def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version (safe to repeat)."""
+    migrate(settings().database_url)
+    typer.echo(_("Database schema is up to date."))
+
+
+@app.command("init")
+def init(
+    file: Path = typer.Argument(..., help="The consultation definition (TOML)."),
+) -> None:
+    """Create the consultation FILE describes, or update the one with the same slug."""
+    spec = _load_definition(file)
+
+    async def work(database: Database) -> tuple[str, bool]:
+        async with database.session() as session:
+            consultation, changed = await definition.apply(session=session, spec=spec)
+            return consultation.slug, changed
+
+    slug, changed = run(work, upgrade=True)
+    if changed:
+        typer.echo(_("Consultation {slug} saved.").format(slug=slug))
+    else:
+        typer.echo(_("Consultation {slug} is already up to date.").format(slug=slug))
+
+
+def _load_definition(file: Path) -> definition.ConsultationSpec:
+    try:
+        return definition.load(file)
+    except definition.DefinitionError as exc:
+        fail(str(exc))
+
+
+@participants_app.command("import")
+def participants_import(
+    file: Path = typer.Argument(..., help="CSV: name,email,organisation,category,role,locale"),
+    consultation: str | None = ConsultationOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Add or update participants from a CSV file; a file with any bad row imports nothing."""
+
+    async def work(database: Database) -> participants.ImportReport:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            keys = {category["key"] for category in target.categories}
+            rows, report = participants.read_csv_file(file, categories=keys)
+            if report.rejected:
+                return report
+            return await participants.import_rows(
+                session=session, consultation=target, rows=rows, report=report
+            )
+
+    report = run(work, upgrade=True)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for line, reason in report.rejected:
+            typer.echo(
+                _("{file}, line {line}: {reason}").format(file=file, line=line, reason=reason),
+                err=True,
+            )
+        if report.rejected:
+            typer.echo(
+                _("Nothing imported: correct the lines above and run the import again."), err=True
+            )
+        else:
+            typer.echo(
+                _(
+                    "{imported} imported, {updated} updated, {unchanged} unchanged, 0 rejected."
+                ).format(
+                    imported=report.imported, updated=report.updated, unchanged=report.unchanged
+                )
+            )
+    if report.rejected:
+        raise typer.Exit(code=1)
+
+
+@participants_app.command("list")
+def participants_list(
+    consultation: str | None = ConsultationOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the participants with their category, role and channels."""
+
+    async def work(database: Database) -> list[dict]:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            people = (
+                await session.exec(
+                    select(Participant)
+                    .where(Participant.consultation_id == target.id)
+                    .order_by(Participant.category, Participant.name)
+                )
+            ).all()
+            return [
+                {
+                    "name": person.name if person.erased_at is None else _("(forgotten)"),
+                    "email": person.email,
+                    "organisation": person.organisation,
+                    "category": person.category,
+                    "role": person.role,
+                    "locale": person.locale,
+                    "channel": person.preferred_channel,
+                    "telegram": person.telegram_chat_id is not None and person.telegram_active,
+                    "consented": person.consent_at is not None,
+                    "email_status": person.email_status,
+                }
+                for person in people
+            ]
+
+    rows = run(work)
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        telegram = "telegram" if row["telegram"] else "-"
+        typer.echo(
+            f"{row['category']:<12} {row['role']:<12} {row['name'] or '':<24} "
+            f"{row['email'] or '':<36} {row['locale']} {row['channel']:<8} {telegram}"
+        )
+    typer.echo(_("{count} participants").format(count=len(rows)))
+
+
+@app.command("invite-link")
+def invite_link(
+    email: str = typer.Argument(..., help="The participant's email address."),
+    consultation: str | None = ConsultationOption,
+) -> None:
+    """Print a personal, single-use Telegram invitation link for one participant."""
+    config = settings()
+    username = config.telegram_bot_username or _bot_username()
+
+    async def work(database: Database) -> str:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            person = await participants.by_email(
+                session=session, consultation_id=target.id, email=email
+            )
+            days = int(target.rules.get("invitation_days", 30))
+            return await participants.create_invitation(
+                session=session, participant=person, days=days
+            )
+
+    token = run(work)
+    typer.echo(f"https://t.me/{username}?start={token}")
+
+
+def _bot_username() -> str:
+    config = settings()
+    if not config.bot_enabled:
+        fail(
+            _(
+                "Set PALABRE_TELEGRAM_BOT_USERNAME, or PALABRE_TELEGRAM_TOKEN so that Palabre can "
+                "ask Telegram for the bot's name."
+            )
+        )
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    assert config.telegram_token is not None
+    api = config.telegram_api_url.rstrip("/")
+    bot = Bot(
+        config.telegram_token.get_secret_value(),
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+    )
+
+    async def ask() -> str:
+        async with bot:
+            return (await bot.get_me()).username
+
+    try:
+        return asyncio.run(ask())
+    except TelegramError as exc:
+        fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
+
+
+@app.command("status")
+def status(
+    consultation: str | None = ConsultationOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (documented in README)."),
+) -> None:
+    """Show the phases with their dates and state, and participation by category."""
+
+    async def work(database: Database) -> dict:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            phases = (
+                await session.exec(
+                    select(Phase).where(Phase.consultation_id == target.id).order_by(Phase.position)
+                )
+            ).all()
+            by_category = await participation_by_category(session=session, consultation=target)
+            return _status_document(target, phases, by_category)
+
+    document = run(work)
+    if as_json:
+        echo_json(document)
+        return
+    typer.echo(f"{document['title']} ({document['slug']})")
+    typer.echo(document["question"])
+    typer.echo("")
+    for phase in document["phases"]:
+        typer.echo(
+            f"  {phase['position']}. {phase['kind']:<9} {phase['status']:<10} "
+            f"{phase['opens_at'][:16]} → {phase['closes_at'][:16]}"
+        )
+    typer.echo("")
+    typer.echo(_("  category      invited  telegram  email only  consented  contributed"))
+    for key, row in document["participation"].items():
+        typer.echo(
+            f"  {key:<13} {row['invited']:>7}  {row['telegram']:>8}  {row['email_only']:>10}  "
+            f"{row['consented']:>9}  {row['contributed']:>11}"
+        )
+
+
+def _status_document(target: Consultation, phases: list[Phase], by_category: dict) -> dict:
+    current = now()
+    return {
+        "slug": target.slug,
+        "title": target.title,
+        "question": target.question,
+        "timezone": target.timezone,
+        "now": current.isoformat(),
+        "phases": [
+            {
+                "position": phase.position,
+                "kind": phase.kind,
+                "status": phase.status,
+                "opens_at": phase.opens_at.isoformat(),
+                "closes_at": phase.closes_at.isoformat(),
+                "min_days": phase.min_duration_s / 86400,
+                "max_days": phase.max_duration_s / 86400,
+                "opened_at": phase.opened_at.isoformat() if phase.opened_at else None,
+                "closed_at": phase.closed_at.isoformat() if phase.closed_at else None,
+            }
+            for phase in phases
+        ],
+        "participation": by_category,
+        "totals": {
+            key: sum(row[key] for row in by_category.values())
+            for key in ("invited", "telegram", "email_only", "consented", "contributed")
+        },
+    }
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `palabre` sub-commands, one module per area; `palabre.cli` assembles them."""

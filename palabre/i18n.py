@@ -1,0 +1,61 @@
+"""Translations: Babel catalogs under `templates/locale/<lang>/LC_MESSAGES/*.po`.
+
+English is the source language (the msgids); each area (common, telegram, email, report, cli)
+has its own catalog so that they can be edited independently, and they are merged per locale.
+Catalogs are compiled in memory from the `.po` files at first use: no build step, and the `.po`
+is the only file a translator edits.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+import templates
+
+LOCALES = ("fr", "en")
+DEFAULT_LOCALE = "fr"
+LOCALE_DIR = Path(templates.__file__).parent / "locale"
+
+
+def normalize_locale(value: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """`fr-FR`, `FR`, `fr_CA` → `fr`; anything unknown → `default`."""
+    if not value:
+        return default
+    lang = value.replace("_", "-").split("-", 1)[0].lower()
+    return lang if lang in LOCALES else default
+
+
+@cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The merged translations for `locale` (English needs none: it is the source)."""
+    locale = normalize_locale(locale)
+    folder = LOCALE_DIR / locale / "LC_MESSAGES"
+    merged: Translations | None = None
+    for po_path in sorted(folder.glob("*.po")):
+        with po_path.open("rb") as handle:
+            catalog = read_po(handle, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        buffer.seek(0)
+        part = Translations(buffer, domain=po_path.stem)
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    return merged if merged is not None else gettext.NullTranslations()
+
+
+def gettext_for(locale: str):
+    """A `_` function for Python code that prints to a person (the command line)."""
+    return translations(locale).gettext
+
+
+def ngettext_for(locale: str):
+    return translations(locale).ngettext

@@ -1,0 +1,93 @@
+"""One `render(name, context, locale)` for every text a person reads.
+
+Templates live in `templates/`; `.html` templates are autoescaped (Telegram's HTML parse mode
+and email HTML alike), so user-written text is always escaped. Undefined variables raise
+(`StrictUndefined`): a template and its context must agree exactly. The context is plain JSON,
+the same that the outbox stores.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal, format_percent
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
+
+import templates
+from consultation.clock import as_utc
+from palabre.i18n import normalize_locale, translations
+
+TEMPLATE_DIR = Path(templates.__file__).parent
+
+
+def _parse_when(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(str(value)))
+
+
+@cache
+def environment(locale: str) -> Environment:
+    """The Jinja environment for one locale, its gettext and format filters installed."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)
+
+    def datetime_filter(value: Any, tz: str = "Europe/Paris", fmt: str = "medium") -> str:
+        return format_datetime(_parse_when(value), fmt, tzinfo=ZoneInfo(tz), locale=locale)
+
+    def duration_filter(seconds: float, granularity: str = "minute") -> str:
+        return format_timedelta(
+            seconds, granularity=granularity, threshold=1.1, locale=locale, add_direction=False
+        )
+
+    env.filters["datetime"] = datetime_filter
+    env.filters["duration"] = duration_filter
+    env.filters["number"] = lambda value: format_decimal(value, locale=locale)
+    env.filters["percent"] = lambda value: format_percent(value, locale=locale)
+    env.filters["tojson_plain"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["localized"] = lambda value: localized(value, locale)
+    env.globals["locale"] = locale
+    return env
+
+
+def localized(value: Any, locale: str) -> str:
+    """A `{"fr": ..., "en": ...}` label in `locale`, falling back to French, then any."""
+    if isinstance(value, dict):
+        return str(value.get(locale) or value.get("fr") or next(iter(value.values()), ""))
+    return "" if value is None else str(value)
+
+
+def render(name: str, context: dict[str, Any], locale: str) -> str:
+    """Render `templates/<name>` (with its extension) for a person reading `locale`."""
+    locale = normalize_locale(locale)
+    template = environment(locale).get_template(name)
+    return template.render(**context).strip()
+
+
+def render_error(code: str, params: dict[str, Any], locale: str, *, html: bool = False) -> str:
+    """The sentence that explains a `UserError` to the person, in their language.
+
+    The sentences live in `templates/common/errors/<area>.txt`, where `<area>` is the code's
+    first part (`observation.too_long` → `observation.txt`), one `{% if code == ... %}` chain
+    each. The text is escaped for HTML channels.
+    """
+    area = code.split(".", 1)[0]
+    text = render(f"common/errors/{area}.txt", {"code": code, **params}, locale)
+    if not text:
+        raise LookupError(f"no sentence for error code {code!r} in common/errors/{area}.txt")
+    return str(escape(text)) if html else text

@@ -1,0 +1,95 @@
+"""Every setting Palabre reads, from `PALABRE_*` environment variables and an optional `.env`.
+
+One `Settings` object is built at start-up and passed down; nothing else reads the environment.
+Secrets are `SecretStr`, so they never show in `repr`, logs or tracebacks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev-secret-change-me"}
+DEFAULT_SECRET = "dev-secret-change-me"  # noqa: S105  (refused in production)
+
+
+class Settings(BaseSettings):
+    """Palabre's configuration. Each field is `PALABRE_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PALABRE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///palabre.db"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    # The language of the command line's own messages (the bot and emails follow each person).
+    locale: Literal["fr", "en"] = "fr"
+    log_level: str = "INFO"
+
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None
+    telegram_rate: float = Field(25.0, gt=0, le=30)
+    telegram_webhook_secret: SecretStr | None = None
+
+    mail_backend: Literal["smtp", "file"] = "file"
+    mail_dir: Path = Path("outbox-mail")
+    mail_from: str = "Palabre <palabre@example.org>"
+    reply_address: str = "reply@example.org"
+    public_url: str | None = None
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout: float = 30.0
+    smtp_concurrency: int = Field(4, ge=1, le=64)
+    bounce_limit: int = Field(3, ge=1)
+
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_security: Literal["none", "starttls", "tls"] = "tls"
+    imap_mailbox: str = "INBOX"
+    imap_poll_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH or "
+                "postgresql://USER@HOST/DB"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "PALABRE_SECRET_KEY is a placeholder: set a long random value before running "
+                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def bot_enabled(self) -> bool:
+        return self.telegram_token is not None and bool(self.telegram_token.get_secret_value())
+
+    @property
+    def imap_enabled(self) -> bool:
+        return bool(self.imap_host and self.imap_username)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
