@@ -73,6 +73,10 @@ def update() -> None:
             else:
                 catalog = Catalog(locale=locale, domain=area, project="palabre")
             catalog.update(template, no_fuzzy_matching=True)
+            catalog.fuzzy = False
+            if locale == "fr":
+                # gettext's usual French rule (0 and 1 are singular), not CLDR's three forms.
+                catalog._num_plurals, catalog._plural_expr = 2, "(n > 1)"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as handle:
                 write_po(handle, catalog, ignore_obsolete=True, width=100, sort_by_file=True)

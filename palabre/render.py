@@ -91,3 +91,32 @@ def render_error(code: str, params: dict[str, Any], locale: str, *, html: bool =
     if not text:
         raise LookupError(f"no sentence for error code {code!r} in common/errors/{area}.txt")
     return str(escape(text)) if html else text
+
+
+def message_context(
+    *, payload: dict[str, Any], consultation: Any | None, recipient: Any | None
+) -> dict[str, Any]:
+    """The context every outbox template gets: its payload, the consultation, the recipient.
+
+    Senders of every channel build it the same way, so one payload renders on any channel. The
+    recipient is the reader themself (their own name is fine to show); never anyone else.
+    """
+    context: dict[str, Any] = dict(payload)
+    context["consultation"] = (
+        {
+            "slug": consultation.slug,
+            "title": consultation.title,
+            "question": consultation.question,
+            "scope_in": list(consultation.scope_in),
+            "scope_out": list(consultation.scope_out),
+            "timezone": consultation.timezone,
+        }
+        if consultation is not None
+        else None
+    )
+    context["recipient"] = (
+        {"name": recipient.name or "", "locale": recipient.locale, "role": recipient.role}
+        if recipient is not None
+        else {"name": "", "locale": "fr", "role": "participant"}
+    )
+    return context
