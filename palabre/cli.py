@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlmodel import select
@@ -37,6 +39,9 @@ ConsultationOption = typer.Option(
 def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Alembic narrates every step at INFO; a coordinator only needs to hear about problems.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")
@@ -207,8 +212,8 @@ def _bot_username() -> str:
     )
 
     async def ask() -> str:
-        async with bot:
-            return (await bot.get_me()).username
+        async with bot:  # initialising the bot asks getMe once
+            return bot.username
 
     try:
         return asyncio.run(ask())
@@ -241,18 +246,27 @@ def status(
     typer.echo(f"{document['title']} ({document['slug']})")
     typer.echo(document["question"])
     typer.echo("")
+    zone = ZoneInfo(document["timezone"])
     for phase in document["phases"]:
+        opens = datetime.fromisoformat(phase["opens_at"]).astimezone(zone)
+        closes = datetime.fromisoformat(phase["closes_at"]).astimezone(zone)
         typer.echo(
             f"  {phase['position']}. {phase['kind']:<9} {phase['status']:<10} "
-            f"{phase['opens_at'][:16]} → {phase['closes_at'][:16]}"
+            f"{opens:%Y-%m-%d %H:%M} → {closes:%Y-%m-%d %H:%M} ({document['timezone']})"
         )
     typer.echo("")
-    typer.echo(_("  category      invited  telegram  email only  consented  contributed"))
+    columns = [
+        ("invited", _("invited")),
+        ("telegram", _("on Telegram")),
+        ("email_only", _("by email")),
+        ("consented", _("consented")),
+        ("contributed", _("contributed")),
+    ]
+    width = max(len(key) for key in document["participation"]) + 2
+    typer.echo("  " + _("category").ljust(width) + "  ".join(label for _key, label in columns))
     for key, row in document["participation"].items():
-        typer.echo(
-            f"  {key:<13} {row['invited']:>7}  {row['telegram']:>8}  {row['email_only']:>10}  "
-            f"{row['consented']:>9}  {row['contributed']:>11}"
-        )
+        cells = "  ".join(str(row[name]).rjust(len(label)) for name, label in columns)
+        typer.echo("  " + key.ljust(width) + cells)
 
 
 def _status_document(target: Consultation, phases: list[Phase], by_category: dict) -> dict:

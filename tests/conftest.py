@@ -92,12 +92,6 @@ async def db(request, tmp_path, pg_url) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def database_url(db: Database) -> str:
-    """The URL of `db` as a person would write it (for CLI tests), schema included."""
-    return db.url.render_as_string(hide_password=False)
-
-
-@pytest.fixture
 def clock() -> Iterator[ManualClock]:
     """A clock at Monday 2 March 2026, 10:00 Paris time, that only the test moves."""
     manual = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
@@ -106,3 +100,57 @@ def clock() -> Iterator[ManualClock]:
         yield manual
     finally:
         clock_module.set_clock(previous)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, tmp_path) -> Iterator[str]:
+    """The URL of a brand-new, empty database (no tables): for migrations and the CLI."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'palabre.db'}"
+        return
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail("CI needs PALABRE_TEST_DATABASE_URL: PostgreSQL tests must not skip")
+        pytest.skip("set PALABRE_TEST_DATABASE_URL to run the PostgreSQL half")
+    name = f"palabre_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def run(statement: str) -> None:
+        admin = _admin(PG_URL)
+        try:
+            async with admin.engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await admin.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    """Run `palabre ...` in-process, as a coordinator would type it, in English."""
+    from typer.testing import CliRunner
+
+    from palabre.cli import app
+    from palabre.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PALABRE_LOCALE", "en")
+    monkeypatch.setenv("PALABRE_MAIL_DIR", str(tmp_path / "mail"))
+    for name in ("PALABRE_TELEGRAM_TOKEN", "PALABRE_IMAP_HOST", "PALABRE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            return runner.invoke(app, list(args), catch_exceptions=False)
+        finally:
+            get_settings.cache_clear()
+
+    return invoke
