@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,7 +21,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
-from models import Cadence, Channel, EmailStatus, OutboxMessage, OutboxStatus, Participant
+from models import (
+    Cadence,
+    Channel,
+    Consultation,
+    EmailStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +37,7 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
+DEFAULT_QUIET_HOURS = ("21:00", "08:00")
 
 
 def _insert(session: AsyncSession):
@@ -52,6 +62,13 @@ async def enqueue(
     if participant_id is None and address is None:
         raise ValueError("an outbox message needs a participant or an address")
     current = clock.now()
+    due = max(not_before, current) if not_before else current
+    if str(channel) == Channel.TELEGRAM and not interactive and consultation_id is not None:
+        # No Telegram push at night: the message waits for the end of the quiet hours. Messages
+        # a person triggered themselves (`interactive`) go at once.
+        consultation = await session.get(Consultation, consultation_id)
+        if consultation is not None:
+            due = quiet_until(consultation, due) or due
     values = {
         "consultation_id": consultation_id,
         "channel": str(channel),
@@ -63,7 +80,7 @@ async def enqueue(
         "interactive": interactive,
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
-        "next_attempt_at": max(not_before, current) if not_before else current,
+        "next_attempt_at": due,
         "created_at": current,
     }
     statement = (
@@ -73,6 +90,82 @@ async def enqueue(
     )
     result = await session.execute(statement)
     return bool(result.rowcount)
+
+
+def quiet_hours(consultation: Consultation) -> tuple[time, time] | None:
+    """The consultation's quiet hours (local start, local end), or None when it has none."""
+    rules = consultation.rules or {}
+    window = rules.get("quiet_hours", DEFAULT_QUIET_HOURS)
+    if not window:
+        return None
+    start, end = (time.fromisoformat(str(part)) for part in window)
+    return None if start == end else (start, end)
+
+
+def quiet_until(consultation: Consultation, when: datetime) -> datetime | None:
+    """When the quiet hours around `when` end (UTC), or None if `when` is not in them.
+
+    Quiet hours are local to the consultation's time zone and usually span midnight
+    (21:00-08:00). The Telegram sender may call this again at send time, so that a message
+    enqueued in the evening but not yet sent when the quiet hours begin waits too.
+    """
+    window = quiet_hours(consultation)
+    if window is None:
+        return None
+    start, end = window
+    zone = ZoneInfo(consultation.timezone or "Europe/Paris")
+    local = clock.as_utc(when).astimezone(zone)
+    moment = local.time().replace(tzinfo=None)
+    if start < end:
+        inside, end_day = start <= moment < end, local.date()
+    else:
+        inside = moment >= start or moment < end
+        end_day = local.date() + timedelta(days=1) if moment >= start else local.date()
+    if not inside:
+        return None
+    # Built from the local wall-clock time, so a daylight-saving change in the night is handled.
+    return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+
+
+async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]]) -> int:
+    """Write many messages in a few multi-row INSERTs; returns how many were new.
+
+    Each item takes the keyword arguments of `enqueue`. Publishing to tens of thousands of
+    participants costs a handful of statements instead of one per person.
+    """
+    current = clock.now()
+    rows = []
+    for message in messages:
+        if message.get("participant_id") is None and message.get("address") is None:
+            raise ValueError("an outbox message needs a participant or an address")
+        not_before = message.get("not_before")
+        rows.append(
+            {
+                "consultation_id": message.get("consultation_id"),
+                "channel": str(message["channel"]),
+                "participant_id": message.get("participant_id"),
+                "address": message.get("address"),
+                "template": message["template"],
+                "payload": message["payload"],
+                "dedupe_key": message["dedupe_key"],
+                "interactive": bool(message.get("interactive", False)),
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": max(not_before, current) if not_before else current,
+                "created_at": current,
+            }
+        )
+    inserted = 0
+    # Stay under SQLite's 32,766 bound parameters per statement (12 columns a row).
+    for start in range(0, len(rows), 1000):
+        statement = (
+            _insert(session)(OutboxMessage)
+            .values(rows[start : start + 1000])
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        result = await session.execute(statement)
+        inserted += max(result.rowcount, 0)
+    return inserted
 
 
 def channel_for(participant: Participant) -> str | None:
@@ -166,7 +259,7 @@ async def claim(
         .order_by(OutboxMessage.id)
         .execution_options(populate_existing=True)
     )
-    return list((await session.exec(claimed)).all())
+    return list((await session.execute(claimed)).scalars().all())
 
 
 async def _get(session: AsyncSession, message_id: int) -> OutboxMessage:

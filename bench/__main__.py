@@ -1,0 +1,168 @@
+"""Run every benchmark: `.venv/bin/python -m bench [--quick]`.
+
+Each case times Palabre's code against a baseline doing the least work that gets the same
+result, in the same run, and reports the ratio. Results are also written to
+`bench/results/latest.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import insert, update
+from sqlmodel import SQLModel
+
+from bench.harness import Case, measure, report
+from consultation import outbox
+from consultation.ranking import schulze
+from models import OutboxMessage, OutboxStatus
+from models.db import Database
+
+RESULTS = Path(__file__).with_name("results") / "latest.json"
+
+
+def ranking_case(ballots: int, candidates: int) -> Case:
+    rng = random.Random(0)
+    names = [f"A{i}" for i in range(1, candidates + 1)]
+    top5 = [tuple(rng.sample(names, 5)) for _ in range(ballots)]
+    return measure(
+        f"ranking {candidates}x{ballots:,} top-5",
+        subject=("Schulze + Borda (consultation.ranking.schulze)", lambda: schulze(names, top5)),
+        baseline=(
+            "plurality count of first choices (collections.Counter)",
+            lambda: Counter(ballot[0] for ballot in top5),
+        ),
+        units=ballots,
+        unit="ballots",
+    )
+
+
+def _database(folder: Path, name: str) -> str:
+    url = f"sqlite:///{folder / name}"
+
+    async def create() -> None:
+        database = Database(url)
+        async with database.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        await database.dispose()
+
+    asyncio.run(create())
+    return url
+
+
+def outbox_cases(folder: Path, rows: int) -> list[Case]:
+    subject_url = _database(folder, "subject.db")
+    baseline_url = _database(folder, "baseline.db")
+    run = itertools.count()
+
+    def row(index: int, prefix: str) -> dict:
+        return {
+            "channel": "telegram",
+            "address": f"chat-{index}",
+            "template": "findings_published",
+            "payload": {"codes": ["F1", "F2"], "count": 2},
+            "dedupe_key": f"{prefix}:{index}",
+        }
+
+    async def enqueue_subject() -> None:
+        prefix = f"s{next(run)}"
+        database = Database(subject_url)
+        async with database.session() as session:
+            for index in range(rows):
+                await outbox.enqueue(session=session, **row(index, prefix))
+        await database.dispose()
+
+    async def enqueue_many_subject() -> None:
+        prefix = f"m{next(run)}"
+        database = Database(subject_url)
+        async with database.session() as session:
+            await outbox.enqueue_many(
+                session=session, messages=[row(index, prefix) for index in range(rows)]
+            )
+        await database.dispose()
+
+    async def enqueue_baseline() -> None:
+        from consultation.clock import now
+
+        prefix = f"b{next(run)}"
+        current = now()
+        database = Database(baseline_url)
+        async with database.session() as session:
+            await session.execute(
+                insert(OutboxMessage),
+                [
+                    row(index, prefix)
+                    | {"status": "pending", "next_attempt_at": current, "created_at": current}
+                    for index in range(rows)
+                ],
+            )
+        await database.dispose()
+
+    async def drain_subject() -> None:
+        database = Database(subject_url)
+        while True:
+            async with database.session() as session:
+                claimed = await outbox.claim(session=session, channel="telegram", limit=100)
+            if not claimed:
+                break
+            async with database.session() as session:
+                for message in claimed:
+                    await outbox.mark_sent(session=session, message_id=message.id)
+        await database.dispose()
+
+    async def drain_baseline() -> None:
+        database = Database(baseline_url)
+        async with database.session() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .values(status=OutboxStatus.SENT)
+            )
+        await database.dispose()
+
+    enqueue = measure(
+        f"outbox enqueue {rows:,} (SQLite)",
+        subject=("outbox.enqueue, one INSERT ON CONFLICT DO NOTHING each", enqueue_subject),
+        baseline=("one executemany INSERT of the same rows", enqueue_baseline),
+        units=rows,
+        unit="messages",
+        repeat=3,
+    )
+    enqueue_many = measure(
+        f"outbox enqueue_many {rows:,} (SQLite)",
+        subject=("outbox.enqueue_many, multi-row INSERT ON CONFLICT", enqueue_many_subject),
+        baseline=("one executemany INSERT of the same rows", enqueue_baseline),
+        units=rows,
+        unit="messages",
+        repeat=3,
+    )
+    drain = measure(
+        f"outbox claim+settle {rows * 6:,} (SQLite)",
+        subject=("claim 100 at a time, mark_sent each", drain_subject),
+        baseline=("one UPDATE marking every pending row sent", drain_baseline),
+        units=rows * 6,
+        unit="messages",
+        repeat=1,
+    )
+    return [enqueue, enqueue_many, drain]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    cases = [ranking_case(20_000 // scale, 40)]
+    with tempfile.TemporaryDirectory() as folder:
+        cases += outbox_cases(Path(folder), 2_000 // scale)
+    print(report(cases, RESULTS))
+
+
+if __name__ == "__main__":
+    main()
