@@ -216,6 +216,42 @@ async def notify(
     )
 
 
+async def notify_many(
+    *,
+    session: AsyncSession,
+    participants: list[Participant],
+    template: str,
+    payload: dict[str, Any],
+    dedupe_prefix: str,
+    interactive: bool = False,
+    digest_covers: bool = False,
+) -> int:
+    """`notify` for many people at once with one payload (an announcement, a publication).
+
+    Each person's dedupe key is `<dedupe_prefix>:<participant id>`; returns how many messages
+    were new.
+    """
+    messages = []
+    for participant in participants:
+        channel = channel_for(participant)
+        if channel is None:
+            continue
+        if channel == Channel.EMAIL and digest_covers and participant.digest_cadence != Cadence.OFF:
+            continue
+        messages.append(
+            {
+                "channel": channel,
+                "template": template,
+                "payload": payload,
+                "dedupe_key": f"{dedupe_prefix}:{participant.id}",
+                "participant_id": participant.id,
+                "consultation_id": participant.consultation_id,
+                "interactive": interactive,
+            }
+        )
+    return await enqueue_many(session=session, messages=messages)
+
+
 async def claim(
     *, session: AsyncSession, channel: str, limit: int = 50, lease: timedelta = LEASE
 ) -> list[OutboxMessage]:
