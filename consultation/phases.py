@@ -1,0 +1,479 @@
+"""The timetable of a consultation: phases that open, close and are extended by the rules.
+
+A phase goes scheduled → open → closed, once. Only the open phase accepts its kind of
+contribution, and only until its announced deadline. A phase cannot close before its minimum
+duration, nor be extended past its maximum, unless a coordinator forces it with a reason; the
+override is written to the audit trail. Closing a closed phase, or opening an open one, changes
+nothing and tells nobody twice.
+
+The coordinator checks every module of the core shares live here too: core functions take
+`by` (the coordinator, a `Participant`) or, for a trusted process such as the command line or
+the scheduler, `by=None` with an `actor_label` ("cli", "scheduler") for the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import audit, clock, outbox
+from consultation.errors import NotFound, PermissionDenied, PhaseClosed, UserError
+from models import Consultation, Participant, Phase, PhaseStatus, Role
+
+logger = logging.getLogger(__name__)
+
+OPEN = "open"
+CLOSE = "close"
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+
+def require_coordinator(by: Participant | None, consultation_id: int) -> None:
+    """Refuse a coordinator operation to anyone but a coordinator of this consultation.
+
+    `by=None` is a trusted process (the command line, the scheduler): it has no participant.
+    """
+    if by is None:
+        return
+    if (
+        by.role != Role.COORDINATOR
+        or by.consultation_id != consultation_id
+        or by.erased_at is not None
+    ):
+        raise PermissionDenied()
+
+
+def actor_of(by: Participant | None, actor_label: str | None) -> dict[str, Any]:
+    """The `actor`/`actor_label` pair for `audit.record`."""
+    if by is not None:
+        return {"actor": by, "actor_label": actor_label}
+    return {"actor": None, "actor_label": actor_label or "system"}
+
+
+async def people_to_tell(
+    *, session: AsyncSession, consultation_id: int, coordinators: bool = True
+) -> list[Participant]:
+    """Everyone Palabre may write to in this consultation, in a stable order.
+
+    Coordinators run the process rather than answer it: `coordinators=False` leaves them out of
+    the messages that ask for an answer.
+    """
+    query = (
+        select(Participant)
+        .where(Participant.consultation_id == consultation_id)
+        .where(Participant.erased_at.is_(None))  # type: ignore[union-attr]
+        .where(Participant.opted_out_at.is_(None))  # type: ignore[union-attr]
+        .order_by(Participant.id)
+    )
+    if not coordinators:
+        query = query.where(Participant.role == Role.PARTICIPANT)
+    people = (await session.exec(query)).all()
+    return [person for person in people if not declined(person)]
+
+
+def declined(person: Participant) -> bool:
+    """Whether the person's latest word on consent is no: they are not written to."""
+    said_no = person.consent_declined_at
+    return said_no is not None and (person.consent_at is None or said_no >= person.consent_at)
+
+
+# --- reading the timetable ---------------------------------------------------------------
+
+
+async def get_phase(*, session: AsyncSession, phase_id: int) -> Phase:
+    phase = await session.get(Phase, phase_id)
+    if phase is None:
+        raise NotFound("phase.unknown", kind=str(phase_id))
+    return phase
+
+
+async def _locked(session: AsyncSession, phase_id: int) -> Phase:
+    """The phase, read again after taking its consultation's row lock.
+
+    Timetable changes of one consultation happen one at a time (a coordinator and the scheduler
+    may act at the same moment): the second one sees what the first did, and finds nothing to do.
+    """
+    phase = await get_phase(session=session, phase_id=phase_id)
+    await session.execute(
+        select(Consultation.id).where(Consultation.id == phase.consultation_id).with_for_update()
+    )
+    return (
+        await session.exec(
+            select(Phase).where(Phase.id == phase_id).execution_options(populate_existing=True)
+        )
+    ).one()
+
+
+async def phases_of(*, session: AsyncSession, consultation_id: int) -> list[Phase]:
+    return list(
+        (
+            await session.exec(
+                select(Phase)
+                .where(Phase.consultation_id == consultation_id)
+                .order_by(Phase.position)  # type: ignore[arg-type]
+            )
+        ).all()
+    )
+
+
+async def current_phase(*, session: AsyncSession, consultation_id: int) -> Phase | None:
+    """The open phase, if any (there is at most one)."""
+    return (
+        await session.exec(
+            select(Phase)
+            .where(Phase.consultation_id == consultation_id)
+            .where(Phase.status == PhaseStatus.OPEN)
+            .order_by(Phase.position)  # type: ignore[arg-type]
+        )
+    ).first()
+
+
+async def require_open(*, session: AsyncSession, consultation_id: int, kind: str) -> Phase:
+    """The open phase of `kind`, or `PhaseClosed` saying which phase is open instead.
+
+    A deadline that has passed closes the door even before the scheduler flips the status, so
+    that the deadline everyone was told is the one that holds.
+    """
+    phase = await current_phase(session=session, consultation_id=consultation_id)
+    if phase is None or phase.kind != kind:
+        raise PhaseClosed("phase.not_open", kind=str(kind), current=phase.kind if phase else "")
+    if clock.now() >= phase.closes_at:
+        raise PhaseClosed(
+            "phase.deadline_passed", kind=phase.kind, closes_at=phase.closes_at.isoformat()
+        )
+    return phase
+
+
+async def find_phase(*, session: AsyncSession, consultation_id: int, kind: str) -> Phase:
+    """The phase of `kind` a coordinator means: the open one, else the next one to come, else
+    the last one that closed (a consultation may hold the same kind of phase twice)."""
+    of_kind = [
+        p
+        for p in await phases_of(session=session, consultation_id=consultation_id)
+        if p.kind == kind
+    ]
+    if not of_kind:
+        raise NotFound("phase.unknown", kind=kind)
+    for status in (PhaseStatus.OPEN, PhaseStatus.SCHEDULED):
+        found = [p for p in of_kind if p.status == status]
+        if found:
+            return found[0]
+    return of_kind[-1]
+
+
+async def _timezone(session: AsyncSession, consultation_id: int) -> str:
+    consultation = await session.get(Consultation, consultation_id)
+    return consultation.timezone if consultation is not None else "UTC"
+
+
+def _min_end(phase: Phase) -> datetime:
+    return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.min_duration_s)
+
+
+def _max_end(phase: Phase) -> datetime:
+    return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.max_duration_s)
+
+
+# --- changing it ---------------------------------------------------------------------------
+
+
+async def open_phase(
+    *,
+    session: AsyncSession,
+    phase_id: int,
+    by: Participant | None = None,
+    actor_label: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> Phase:
+    """Open a scheduled phase and announce it to everyone ("phase_opened"); idempotent.
+
+    Another phase must not be open. The planned deadline is kept when it fits the phase's
+    minimum and maximum durations counted from now; otherwise it moves to the nearest bound
+    (an early or late opening must not make the phase too short or too long).
+    """
+    phase = await _locked(session, phase_id)
+    require_coordinator(by, phase.consultation_id)
+    if phase.status == PhaseStatus.OPEN:
+        return phase
+    if phase.status == PhaseStatus.CLOSED:
+        raise UserError("phase.already_closed", kind=phase.kind)
+    phases = await phases_of(session=session, consultation_id=phase.consultation_id)
+    other = next((p for p in phases if p.status == PhaseStatus.OPEN), None)
+    if other is not None:
+        raise UserError("phase.another_open", kind=phase.kind, current=other.kind)
+    later = next(
+        (p for p in phases if p.position > phase.position and p.status != PhaseStatus.SCHEDULED),
+        None,
+    )
+    if later is not None:
+        raise UserError("phase.out_of_order", kind=phase.kind, later=later.kind)
+    if force and not (reason or "").strip():
+        raise UserError("phase.reason_required", kind=phase.kind)
+
+    current = clock.now()
+    planned = phase.closes_at
+    phase.status = PhaseStatus.OPEN
+    phase.opened_at = current
+    phase.closes_at = min(max(planned, _min_end(phase)), _max_end(phase))
+    session.add(phase)
+    await audit.record(
+        session=session,
+        consultation_id=phase.consultation_id,
+        action="phase.opened",
+        subject=phase.kind,
+        reason=(reason or "").strip() or None,
+        detail={
+            "position": phase.position,
+            "planned_opens_at": phase.opens_at.isoformat(),
+            "planned_closes_at": planned.isoformat(),
+            "closes_at": phase.closes_at.isoformat(),
+            "forced": force,
+        },
+        **actor_of(by, actor_label),
+    )
+    consultation = await session.get(Consultation, phase.consultation_id)
+    assert consultation is not None
+    rules = consultation.rules or {}
+    payload = {
+        "kind": phase.kind,
+        "closes_at": phase.closes_at.isoformat(),
+        "timezone": consultation.timezone,
+        "question": consultation.question,
+        "limits": {
+            "observation_max_length": int(rules.get("observation_max_length", 1000)),
+            "daily_cap": int(rules.get("daily_cap", 10)),
+            "ballot_k": int(rules.get("ballot_k", 5)),
+        },
+    }
+    for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
+        await outbox.notify(
+            session=session,
+            participant=person,
+            template="phase_opened",
+            payload=payload,
+            dedupe_key=f"phase_opened:{phase.id}:{person.id}",
+            digest_covers=True,
+        )
+    logger.info("phase %s (%s) opened", phase.id, phase.kind)
+    return phase
+
+
+async def close_phase(
+    *,
+    session: AsyncSession,
+    phase_id: int,
+    by: Participant | None = None,
+    actor_label: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> Phase:
+    """Close an open phase and announce it ("phase_closed"); closing it again changes nothing.
+
+    Before the minimum duration (and before the deadline already set) it is refused unless
+    `force` with a `reason`, which the audit trail keeps.
+    """
+    phase = await _locked(session, phase_id)
+    require_coordinator(by, phase.consultation_id)
+    if phase.status == PhaseStatus.CLOSED:
+        return phase
+    if phase.status == PhaseStatus.SCHEDULED:
+        raise UserError("phase.not_started", kind=phase.kind)
+    current = clock.now()
+    min_end = _min_end(phase)
+    # A deadline set earlier than the minimum was itself a forced decision: keeping it is not
+    # a new override.
+    early = current < min_end and current < phase.closes_at
+    reason = (reason or "").strip() or None
+    if early and not force:
+        raise UserError(
+            "phase.too_early",
+            kind=phase.kind,
+            min_end=min_end.isoformat(),
+            timezone=await _timezone(session, phase.consultation_id),
+        )
+    if early and reason is None:
+        raise UserError("phase.reason_required", kind=phase.kind)
+
+    phase.status = PhaseStatus.CLOSED
+    phase.closed_at = current
+    session.add(phase)
+    await audit.record(
+        session=session,
+        consultation_id=phase.consultation_id,
+        action="phase.closed",
+        subject=phase.kind,
+        reason=reason,
+        detail={
+            "position": phase.position,
+            "forced": early,
+            "override": "min_duration" if early else None,
+            "min_end": min_end.isoformat(),
+            "planned_closes_at": phase.closes_at.isoformat(),
+        },
+        **actor_of(by, actor_label),
+    )
+    consultation = await session.get(Consultation, phase.consultation_id)
+    assert consultation is not None
+    following = [
+        p
+        for p in await phases_of(session=session, consultation_id=phase.consultation_id)
+        if p.position > phase.position and p.status == PhaseStatus.SCHEDULED
+    ]
+    upcoming = following[0] if following else None
+    payload = {
+        "kind": phase.kind,
+        "closed_at": current.isoformat(),
+        "timezone": consultation.timezone,
+        "next_kind": upcoming.kind if upcoming else None,
+        "next_opens_at": max(upcoming.opens_at, current).isoformat() if upcoming else None,
+    }
+    for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
+        await outbox.notify(
+            session=session,
+            participant=person,
+            template="phase_closed",
+            payload=payload,
+            dedupe_key=f"phase_closed:{phase.id}:{person.id}",
+            digest_covers=True,
+        )
+    logger.info("phase %s (%s) closed%s", phase.id, phase.kind, " (forced)" if early else "")
+    return phase
+
+
+async def extend_phase(
+    *,
+    session: AsyncSession,
+    phase_id: int,
+    until: datetime,
+    reason: str | None,
+    by: Participant | None = None,
+    actor_label: str | None = None,
+    force: bool = False,
+) -> Phase:
+    """Move a phase's deadline to `until`, within its minimum and maximum durations.
+
+    A reason is always required (it is a change of the announced timetable); going past the
+    maximum or below the minimum also needs `force`. An open phase's participants are told the
+    new deadline ("phase_extended").
+    """
+    if until.tzinfo is None:
+        raise ValueError("extend_phase needs a timezone-aware `until`")
+    phase = await _locked(session, phase_id)
+    require_coordinator(by, phase.consultation_id)
+    reason = (reason or "").strip() or None
+    if reason is None:
+        raise UserError("phase.reason_required", kind=phase.kind)
+    if phase.status == PhaseStatus.CLOSED:
+        raise UserError("phase.already_closed", kind=phase.kind)
+    current = clock.now()
+    until = clock.as_utc(until)
+    if until <= current:
+        raise UserError("phase.until_in_past", kind=phase.kind, until=until.isoformat())
+    start = phase.opened_at or phase.opens_at
+    if until <= start:
+        raise UserError("phase.until_before_opening", kind=phase.kind, opens_at=start.isoformat())
+    if until == phase.closes_at:
+        return phase
+    override = None
+    if until > _max_end(phase):
+        override = "max_duration"
+    elif until < _min_end(phase):
+        override = "min_duration"
+    if override == "max_duration" and not force:
+        raise UserError(
+            "phase.beyond_max",
+            kind=phase.kind,
+            max_end=_max_end(phase).isoformat(),
+            timezone=await _timezone(session, phase.consultation_id),
+        )
+    if override == "min_duration" and not force:
+        raise UserError(
+            "phase.below_min",
+            kind=phase.kind,
+            min_end=_min_end(phase).isoformat(),
+            timezone=await _timezone(session, phase.consultation_id),
+        )
+
+    previous = phase.closes_at
+    phase.closes_at = until
+    session.add(phase)
+    await audit.record(
+        session=session,
+        consultation_id=phase.consultation_id,
+        action="phase.extended",
+        subject=phase.kind,
+        reason=reason,
+        detail={
+            "position": phase.position,
+            "from": previous.isoformat(),
+            "to": until.isoformat(),
+            "forced": override is not None,
+            "override": override,
+        },
+        **actor_of(by, actor_label),
+    )
+    if phase.status == PhaseStatus.OPEN:
+        consultation = await session.get(Consultation, phase.consultation_id)
+        assert consultation is not None
+        payload = {
+            "kind": phase.kind,
+            "closes_at": until.isoformat(),
+            "previous_closes_at": previous.isoformat(),
+            "timezone": consultation.timezone,
+        }
+        stamp = until.strftime("%Y%m%dT%H%M%S")
+        for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
+            await outbox.notify(
+                session=session,
+                participant=person,
+                template="phase_extended",
+                payload=payload,
+                dedupe_key=f"phase_extended:{phase.id}:{stamp}:{person.id}",
+                digest_covers=True,
+            )
+    return phase
+
+
+async def due_transitions(
+    *, session: AsyncSession, consultation_id: int | None = None
+) -> list[tuple[str, Phase]]:
+    """What the scheduler should do now: ("close", phase) and ("open", phase), in that order.
+
+    An open phase past its deadline is due to close. The next phase is due to open when its
+    planned opening has come and no other phase would remain open; phases a coordinator skipped
+    (a later phase was opened first) are never due.
+    """
+    query = select(Phase).order_by(Phase.consultation_id, Phase.position)  # type: ignore[arg-type]
+    if consultation_id is not None:
+        query = query.where(Phase.consultation_id == consultation_id)
+    current = clock.now()
+    by_consultation: dict[int, list[Phase]] = {}
+    for phase in (await session.exec(query)).all():
+        by_consultation.setdefault(phase.consultation_id, []).append(phase)
+    closes: list[tuple[str, Phase]] = []
+    opens: list[tuple[str, Phase]] = []
+    for phases in by_consultation.values():
+        still_open = False
+        for phase in phases:
+            if phase.status == PhaseStatus.OPEN:
+                if phase.closes_at <= current:
+                    closes.append((CLOSE, phase))
+                else:
+                    still_open = True
+        if still_open:
+            continue
+        started = [p.position for p in phases if p.status != PhaseStatus.SCHEDULED]
+        last = max(started, default=0)
+        upcoming = next(
+            (p for p in phases if p.position > last and p.status == PhaseStatus.SCHEDULED),
+            None,
+        )
+        if upcoming is not None and upcoming.opens_at <= current:
+            opens.append((OPEN, upcoming))
+    return closes + opens
