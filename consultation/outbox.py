@@ -62,13 +62,13 @@ async def enqueue(
     if participant_id is None and address is None:
         raise ValueError("an outbox message needs a participant or an address")
     current = clock.now()
-    due = max(not_before, current) if not_before else current
-    if str(channel) == Channel.TELEGRAM and not interactive and consultation_id is not None:
-        # No Telegram push at night: the message waits for the end of the quiet hours. Messages
-        # a person triggered themselves (`interactive`) go at once.
-        consultation = await session.get(Consultation, consultation_id)
-        if consultation is not None:
-            due = quiet_until(consultation, due) or due
+    due = await _due_at(
+        session,
+        channel=channel,
+        consultation_id=consultation_id,
+        interactive=interactive,
+        at=max(not_before, current) if not_before else current,
+    )
     values = {
         "consultation_id": consultation_id,
         "channel": str(channel),
@@ -90,6 +90,25 @@ async def enqueue(
     )
     result = await session.execute(statement)
     return bool(result.rowcount)
+
+
+async def _due_at(
+    session: AsyncSession,
+    *,
+    channel: str,
+    consultation_id: int | None,
+    interactive: bool,
+    at: datetime,
+) -> datetime:
+    """When a message may go: no Telegram push at night, it waits for the end of the quiet
+    hours; a message a person triggered themselves (`interactive`) goes at once."""
+    if str(channel) != Channel.TELEGRAM or interactive or consultation_id is None:
+        return at
+    # `session.get` answers from the identity map after the first call: cheap in a loop.
+    consultation = await session.get(Consultation, consultation_id)
+    if consultation is None:
+        return at
+    return quiet_until(consultation, at) or at
 
 
 def quiet_hours(consultation: Consultation) -> tuple[time, time] | None:
@@ -139,6 +158,13 @@ async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]])
         if message.get("participant_id") is None and message.get("address") is None:
             raise ValueError("an outbox message needs a participant or an address")
         not_before = message.get("not_before")
+        due = await _due_at(
+            session,
+            channel=message["channel"],
+            consultation_id=message.get("consultation_id"),
+            interactive=bool(message.get("interactive", False)),
+            at=max(not_before, current) if not_before else current,
+        )
         rows.append(
             {
                 "consultation_id": message.get("consultation_id"),
@@ -151,7 +177,7 @@ async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]])
                 "interactive": bool(message.get("interactive", False)),
                 "status": OutboxStatus.PENDING.value,
                 "attempts": 0,
-                "next_attempt_at": max(not_before, current) if not_before else current,
+                "next_attempt_at": due,
                 "created_at": current,
             }
         )

@@ -1,0 +1,40 @@
+"""Fixtures of the scheduler's stories: a service over the test database, PostgreSQL-only runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from models.db import Database
+from palabre.settings import Settings
+from scheduler.service import SchedulerService
+
+
+@pytest.fixture
+def pg_db(db: Database) -> Database:
+    """`db` on its PostgreSQL run only (leader election and concurrency need a server)."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: several instances share a server")
+    return db
+
+
+@pytest.fixture
+async def make_service(db: Database) -> AsyncIterator[Callable[..., SchedulerService]]:
+    """Build scheduler services over the test database; each is shut down after the test.
+
+    Several may be built over the same database: that is how a restart, or a second instance,
+    is told.
+    """
+    services: list[SchedulerService] = []
+
+    def build(database: Database | None = None, **kwargs) -> SchedulerService:
+        target = database or db
+        settings = Settings(database_url=target.url.render_as_string(hide_password=False))
+        service = SchedulerService(settings, target, **kwargs)
+        services.append(service)
+        return service
+
+    yield build
+    for service in services:
+        await service.shutdown()
