@@ -454,26 +454,27 @@ async def _publish(
     consultation = await get_consultation_of(session, consultation_id)
     texts = {f.code: versions[f.id].text for f in chosen}  # type: ignore[index]
     batch = hashlib.sha256(",".join(sorted(texts)).encode()).hexdigest()[:16]
-    told = 0
-    for person in await people_to_tell(
-        session=session, consultation_id=consultation_id, coordinators=False
-    ):
-        order = ranking.personal_order(sorted(texts, key=code_key), seed=_seed(person, "findings"))
-        told += int(
-            await outbox.notify(
-                session=session,
-                participant=person,
-                template="findings_published",
-                payload={
-                    "codes": order,
-                    "count": len(order),
-                    "deadline": review.closes_at.isoformat(),
-                    "timezone": consultation.timezone,
-                    "findings": [{"code": code, "text": texts[code]} for code in order],
-                },
-                dedupe_key=f"findings_published:{consultation_id}:{batch}:{person.id}",
-            )
-        )
+    codes = sorted(texts, key=code_key)
+
+    def payload_for(person: Participant) -> dict:
+        order = ranking.personal_order(codes, seed=_seed(person, "findings"))
+        return {
+            "codes": order,
+            "count": len(order),
+            "deadline": review.closes_at.isoformat(),
+            "timezone": consultation.timezone,
+            "findings": [{"code": code, "text": texts[code]} for code in order],
+        }
+
+    told = await outbox.notify_many(
+        session=session,
+        participants=await people_to_tell(
+            session=session, consultation_id=consultation_id, coordinators=False
+        ),
+        template="findings_published",
+        payload=payload_for,
+        dedupe_prefix=f"findings_published:{consultation_id}:{batch}",
+    )
     await audit.record(
         session=session,
         consultation_id=consultation_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -247,15 +248,16 @@ async def notify_many(
     session: AsyncSession,
     participants: list[Participant],
     template: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | Callable[[Participant], dict[str, Any]],
     dedupe_prefix: str,
     interactive: bool = False,
     digest_covers: bool = False,
 ) -> int:
-    """`notify` for many people at once with one payload (an announcement, a publication).
+    """`notify` for many people at once (an announcement, a publication).
 
-    Each person's dedupe key is `<dedupe_prefix>:<participant id>`; returns how many messages
-    were new.
+    `payload` is one dict for everyone, or a function giving each person theirs (their own
+    order of the items, say). Each person's dedupe key is `<dedupe_prefix>:<participant id>`;
+    returns how many messages were new.
     """
     messages = []
     for participant in participants:
@@ -268,7 +270,7 @@ async def notify_many(
             {
                 "channel": channel,
                 "template": template,
-                "payload": payload,
+                "payload": payload(participant) if callable(payload) else payload,
                 "dedupe_key": f"{dedupe_prefix}:{participant.id}",
                 "participant_id": participant.id,
                 "consultation_id": participant.consultation_id,

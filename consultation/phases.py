@@ -251,15 +251,14 @@ async def open_phase(
             "ballot_k": int(rules.get("ballot_k", 5)),
         },
     }
-    for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
-        await outbox.notify(
-            session=session,
-            participant=person,
-            template="phase_opened",
-            payload=payload,
-            dedupe_key=f"phase_opened:{phase.id}:{person.id}",
-            digest_covers=True,
-        )
+    await outbox.notify_many(
+        session=session,
+        participants=await people_to_tell(session=session, consultation_id=phase.consultation_id),
+        template="phase_opened",
+        payload=payload,
+        dedupe_prefix=f"phase_opened:{phase.id}",
+        digest_covers=True,
+    )
     logger.info("phase %s (%s) opened", phase.id, phase.kind)
     return phase
 
@@ -333,15 +332,14 @@ async def close_phase(
         "next_kind": upcoming.kind if upcoming else None,
         "next_opens_at": max(upcoming.opens_at, current).isoformat() if upcoming else None,
     }
-    for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
-        await outbox.notify(
-            session=session,
-            participant=person,
-            template="phase_closed",
-            payload=payload,
-            dedupe_key=f"phase_closed:{phase.id}:{person.id}",
-            digest_covers=True,
-        )
+    await outbox.notify_many(
+        session=session,
+        participants=await people_to_tell(session=session, consultation_id=phase.consultation_id),
+        template="phase_closed",
+        payload=payload,
+        dedupe_prefix=f"phase_closed:{phase.id}",
+        digest_covers=True,
+    )
     logger.info("phase %s (%s) closed%s", phase.id, phase.kind, " (forced)" if early else "")
     return phase
 
@@ -428,15 +426,16 @@ async def extend_phase(
             "timezone": consultation.timezone,
         }
         stamp = until.strftime("%Y%m%dT%H%M%S")
-        for person in await people_to_tell(session=session, consultation_id=phase.consultation_id):
-            await outbox.notify(
-                session=session,
-                participant=person,
-                template="phase_extended",
-                payload=payload,
-                dedupe_key=f"phase_extended:{phase.id}:{stamp}:{person.id}",
-                digest_covers=True,
-            )
+        await outbox.notify_many(
+            session=session,
+            participants=await people_to_tell(
+                session=session, consultation_id=phase.consultation_id
+            ),
+            template="phase_extended",
+            payload=payload,
+            dedupe_prefix=f"phase_extended:{phase.id}:{stamp}",
+            digest_covers=True,
+        )
     return phase
 
 
