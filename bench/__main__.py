@@ -153,6 +153,83 @@ def outbox_cases(folder: Path, rows: int) -> list[Case]:
     return [enqueue, enqueue_many, drain]
 
 
+def publish_case(folder: Path, people: int) -> Case:
+    """Publishing three findings to every participant, against a bare insert of as many rows."""
+    from datetime import UTC, datetime
+
+    from consultation import findings
+    from consultation.clock import ManualClock, set_clock
+    from tests.factories import make_consultation, make_participant
+
+    set_clock(ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
+    rounds = itertools.count()
+
+    async def prepare(url: str) -> int:
+        database = Database(url)
+        async with database.session() as session:
+            consultation = await make_consultation(session, current="review")
+            for index in range(people):
+                await make_participant(
+                    session, consultation, telegram_chat_id=10_000 + index, cadence="off"
+                )
+        await database.dispose()
+        return consultation.id
+
+    subject_url = _database(folder, "publish.db")
+    baseline_url = _database(folder, "publish-baseline.db")
+    consultation_id = asyncio.run(prepare(subject_url))
+
+    async def publish() -> None:
+        database = Database(subject_url)
+        async with database.session() as session:
+            for number in range(3):
+                await findings.draft_finding(
+                    session=session,
+                    consultation_id=consultation_id,
+                    by=None,
+                    text=f"Constat {next(rounds)}-{number} : les petites coopératives manquent "
+                    "d'un accompagnement spécifique.",
+                )
+            await findings.publish_findings(
+                session=session, consultation_id=consultation_id, by=None, actor_label="bench"
+            )
+        await database.dispose()
+
+    async def baseline() -> None:
+        from consultation.clock import now
+
+        prefix = f"p{next(rounds)}"
+        current = now()
+        database = Database(baseline_url)
+        async with database.session() as session:
+            await session.execute(
+                insert(OutboxMessage),
+                [
+                    {
+                        "channel": "telegram",
+                        "address": f"chat-{index}",
+                        "template": "findings_published",
+                        "payload": {"codes": ["F1", "F2", "F3"], "count": 3},
+                        "dedupe_key": f"{prefix}:{index}",
+                        "status": "pending",
+                        "next_attempt_at": current,
+                        "created_at": current,
+                    }
+                    for index in range(people)
+                ],
+            )
+        await database.dispose()
+
+    return measure(
+        f"publish 3 findings to {people:,} (SQLite)",
+        subject=("findings.publish_findings (drafts, versions, fan-out)", publish),
+        baseline=("one executemany INSERT of as many outbox rows", baseline),
+        units=people,
+        unit="people",
+        repeat=3,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -161,6 +238,7 @@ def main() -> None:
     cases = [ranking_case(20_000 // scale, 40)]
     with tempfile.TemporaryDirectory() as folder:
         cases += outbox_cases(Path(folder), 2_000 // scale)
+        cases.append(publish_case(Path(folder), 2_000 // scale))
     print(report(cases, RESULTS))
 
 

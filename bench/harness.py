@@ -78,12 +78,12 @@ def measure(
 
 def report(cases: list[Case], out: Path | None = None) -> str:
     lines = [
-        f"{'case':<34} {'subject':>10} {'baseline':>10} {'ratio':>7} {'subject rate':>18}",
+        f"{'case':<36} {'subject':>10} {'baseline':>10} {'ratio':>7} {'subject rate':>18}",
     ]
     for case in cases:
         rate = case.units / case.subject_s if case.subject_s else float("inf")
         lines.append(
-            f"{case.name:<34} {case.subject_s:>9.4f}s {case.baseline_s:>9.4f}s "
+            f"{case.name:<36} {case.subject_s:>9.4f}s {case.baseline_s:>9.4f}s "
             f"{case.ratio:>6.2f}x {rate:>12,.0f} {case.unit}/s"
         )
     lines.append("")
