@@ -1072,6 +1072,8 @@ class _HttpServer(ThreadingHTTPServer):
     # stopped server has left no thread behind.
     daemon_threads = False
     block_on_close = True
+    # A sender opens dozens of connections at once; the default backlog of 5 resets some.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type, *, api: FakeBotApi) -> None:
         self.api = api

@@ -1,0 +1,68 @@
+"""A coordinator's message to everyone, or to one category of actors, through the outbox.
+
+The core has no broadcast: it is a channel-side convenience, written with `outbox.notify` so
+that each person gets it on the channel that reaches them (a blocked bot falls back to email),
+once (the dedupe key carries the broadcast's nonce), and in the audit trail.
+"""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import audit, outbox
+from consultation.phases import people_to_tell, require_coordinator
+from models import Consultation, Participant
+
+TEMPLATE = "broadcast"
+MAX_LENGTH = 3000
+
+
+async def audience(
+    *, session: AsyncSession, consultation_id: int, category: str | None, sender: Participant
+) -> list[Participant]:
+    """Everyone the broadcast reaches: reachable, not the sender, of `category` if given."""
+    people = await people_to_tell(session=session, consultation_id=consultation_id)
+    return [
+        person
+        for person in people
+        if person.id != sender.id and (category is None or person.category == category)
+    ]
+
+
+async def broadcast(
+    *,
+    session: AsyncSession,
+    consultation: Consultation,
+    by: Participant,
+    text: str,
+    key: str,
+    category: str | None = None,
+) -> int:
+    """Write the message for everyone in the audience; returns how many were written.
+
+    `key` identifies this broadcast: sending it again (a double tap) writes nothing new.
+    """
+    require_coordinator(by, consultation.id)
+    written = 0
+    payload = {"text": text, "category": category, "title": consultation.title}
+    for person in await audience(
+        session=session, consultation_id=consultation.id, category=category, sender=by
+    ):
+        written += int(
+            await outbox.notify(
+                session=session,
+                participant=person,
+                template=TEMPLATE,
+                payload=payload,
+                dedupe_key=f"broadcast:{consultation.id}:{key}:{person.id}",
+            )
+        )
+    await audit.record(
+        session=session,
+        consultation_id=consultation.id,
+        action="broadcast.sent",
+        actor=by,
+        subject=category or "all",
+        detail={"messages": written, "length": len(text), "key": key},
+    )
+    return written

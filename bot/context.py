@@ -1,0 +1,48 @@
+"""The callback context every handler receives: the database, the settings, who is writing.
+
+`bot.inbound.guard` fills `participant` and `consultation` once per update (a snapshot read in
+its own short transaction); handlers reload what they change inside their own transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from palabre.i18n import normalize_locale
+
+if TYPE_CHECKING:
+    from models import Consultation, Participant
+    from models.db import Database
+    from palabre.settings import Settings
+
+
+class PalabreContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """A CallbackContext that knows Palabre's database and who sent the update."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application, chat_id=chat_id, user_id=user_id)
+        self.participant: Participant | None = None
+        self.consultation: Consultation | None = None
+        self.user_language: str | None = None
+
+    @property
+    def database(self) -> Database:
+        return self.application.bot_data["database"]
+
+    @property
+    def settings(self) -> Settings:
+        return self.application.bot_data["settings"]
+
+    @property
+    def locale(self) -> str:
+        """The reader's language: their profile's, else their Telegram app's, else French."""
+        if self.participant is not None:
+            return normalize_locale(self.participant.locale)
+        return normalize_locale(self.user_language)

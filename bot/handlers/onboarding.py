@@ -1,0 +1,170 @@
+"""Onboarding: `/start <token>` binds the chat, then consent, then language, then a welcome.
+
+`/start` without a token from an unknown chat explains how to get an invitation and nothing
+else. From a known chat it picks the person up where they are (consent not given yet, or the
+welcome again), and counts as coming back after /stop or after blocking the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import select
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.context import PalabreContext
+from bot.handlers.common import (
+    ONLY_NEW,
+    Turn,
+    anyone,
+    bound,
+    participant,
+    send_consent,
+    send_invitation_help,
+)
+from bot.keyboards import GO_STATUS, button, keyboard
+from bot.views import consultation_view, phase_view
+from consultation import clock, participants, phases, preferences, status
+from models import Channel, Consultation, Invitation, Participant
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = (("fr", "Français"), ("en", "English"))
+
+
+def language_markup():
+    return keyboard([[button(name, f"lg:{code}") for code, name in LANGUAGES]])
+
+
+async def _come_back(session: Any, person: Participant) -> None:
+    """Writing to the bot again undoes /stop and a block."""
+    if person.opted_out_at is not None:
+        await preferences.opt_in(session=session, participant=person, channel=Channel.TELEGRAM)
+    if not person.telegram_active:
+        person.telegram_active = True
+        person.updated_at = clock.now()
+        session.add(person)
+
+
+async def _used_by_this_chat(session: Any, token: str, chat_id: int) -> bool:
+    """Whether `token` is the invitation that already bound this chat's participant."""
+    invitation = (
+        await session.exec(
+            select(Invitation).where(Invitation.token_hash == participants.hash_token(token))
+        )
+    ).first()
+    if invitation is None or invitation.used_at is None:
+        return False
+    person = await session.get(Participant, invitation.participant_id)
+    return person is not None and person.telegram_chat_id == chat_id
+
+
+@anyone
+async def start(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """/start [token]: bind the chat to an invitation, or greet a known person again."""
+    token = turn.args[0] if turn.args else None
+    if token is None and turn.participant is None:
+        await send_invitation_help(turn)
+        return
+    if token is not None and turn.participant is not None:
+        # Opening one's invitation link a second time (it is used by now) is just a /start.
+        async with turn.session() as session:
+            used = await _used_by_this_chat(session, token, turn.chat_id)
+        token = None if used else token
+    async with turn.session() as session:
+        if token is not None:
+            person = await participants.redeem_invitation(
+                session=session, token=token, chat_id=turn.chat_id
+            )
+            # Opening the Telegram invitation says where the person wants to be reached;
+            # /settings changes it back.
+            await preferences.set_channel(
+                session=session, participant=person, channel=Channel.TELEGRAM
+            )
+            logger.info("chat bound to participant %s by invitation", person.id)
+        else:
+            person = await turn.me(session)
+        await _come_back(session, person)
+        consultation = await session.get(Consultation, person.consultation_id)
+    context.participant, context.consultation = person, consultation
+    if not preferences.has_consented(person):
+        await send_consent(turn)
+        return
+    await send_welcome(turn)
+
+
+async def send_welcome(turn: Turn) -> None:
+    """The question, its scope, the current phase and its deadline, and what to do now."""
+    assert turn.consultation is not None and turn.participant is not None
+    async with turn.session() as session:
+        phase = await phases.current_phase(session=session, consultation_id=turn.consultation.id)
+    await turn.send(
+        "welcome",
+        consultation=consultation_view(turn.consultation),
+        phase=phase_view(phase, turn.consultation),
+        name=turn.participant.name or "",
+        coordinator=turn.participant.is_coordinator,
+    )
+
+
+@bound
+async def consent_answer(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """Accept / Decline on the consent screen."""
+    accepted = turn.data[1:2] == ["y"]
+    async with turn.session() as session:
+        me = await turn.me(session)
+        if accepted:
+            await preferences.give_consent(
+                session=session, participant=me, channel=Channel.TELEGRAM
+            )
+        else:
+            await preferences.decline_consent(
+                session=session, participant=me, channel=Channel.TELEGRAM
+            )
+    if accepted:
+        await turn.edit("consent_given", markup=language_markup())
+    else:
+        await turn.edit("consent_declined")
+
+
+@bound
+async def language_answer(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """Français / English, during onboarding."""
+    locale = turn.data[1] if len(turn.data) > 1 else ""
+    async with turn.session() as session:
+        me = await preferences.set_locale(
+            session=session, participant=await turn.me(session), locale=locale
+        )
+    context.participant = me
+    await turn.drop_buttons()
+    if not preferences.has_consented(me):
+        await send_consent(turn)
+        return
+    await send_welcome(turn)
+
+
+@participant
+async def status_command(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """/status: the current phase, the time left, and what awaits my answer."""
+    async with turn.session() as session:
+        waiting = await status.awaiting(session=session, participant=await turn.me(session))
+        phase = await phases.current_phase(session=session, consultation_id=turn.consultation.id)
+    await turn.send(
+        "status",
+        waiting=waiting.summary(),
+        phase=phase_view(phase, turn.consultation),
+        coordinator=turn.participant.is_coordinator,
+        limit=int((turn.consultation.rules or {}).get("observation_max_length", 1000)),
+    )
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("start", start, filters=ONLY_NEW),
+        CommandHandler("status", status_command, filters=ONLY_NEW),
+        CallbackQueryHandler(status_command, pattern=f"^{GO_STATUS}$"),
+        CallbackQueryHandler(consent_answer, pattern=r"^cs:[yn]$"),
+        CallbackQueryHandler(language_answer, pattern=r"^lg:\w+$"),
+    ]
