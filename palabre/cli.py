@@ -299,6 +299,22 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
     }
 
 
+from palabre.commands import schedule  # noqa: E402
+
+schedule.register(app)
+
+from palabre.commands import process  # noqa: E402
+
+process.register(app)
+
+from palabre.commands import serve  # noqa: E402
+
+serve.register(app)
+
+from palabre.commands import mail  # noqa: E402
+
+mail.register(app)
+
 def main() -> None:
     app()
 

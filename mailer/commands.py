@@ -1,0 +1,743 @@
+"""The commands a reply may hold, as small objects in the manner of Mailman 3's email commands.
+
+Each command has a `name`, an `arguments` description (shown by HELP), a `parse` that
+recognises its line, and a `process` that calls exactly one `consultation` function. `read_lines`
+turns the cleaned lines of a reply into parsed commands, lines not understood (quoted back to the
+person) and lines ignored (with the reason); `execute` runs the commands, each in its own
+savepoint so that one refusal does not undo the others, and collects everything into a
+`Receipt`: the "processed / not understood / ignored" reply Mailman sends.
+
+Every keyword is case-insensitive and accents are optional: `F3 oui`, `f3 OUI`, `F3 conteste :
+trop vague`, `CLASSEMENT A3 A1 A7`, `Q2 4`, `OBS : ...`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from jinja2 import TemplateNotFound
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import observations, preferences, questionnaires
+from consultation.actions import cast_ballot, propose_action
+from consultation.errors import UserError
+from consultation.findings import record_stance
+from consultation.status import awaiting
+from models import Cadence, Channel, Participant, StanceChoice
+from palabre.render import localized, render_error
+
+logger = logging.getLogger(__name__)
+
+MAX_LINES = 200
+MAX_COMMANDS = 40
+EXCERPT = 160
+
+# What each stance is called in a reply; the first word of each language is the one our
+# prefilled links use (see `reply_words`).
+STANCE_WORDS: dict[str, tuple[str, ...]] = {
+    StanceChoice.CONFIRM: (
+        "oui",
+        "confirm",
+        "confirme",
+        "confirmé",
+        "confirmed",
+        "confirmer",
+        "ok",
+        "okay",
+        "yes",
+        "d'accord",
+        "d’accord",
+        "daccord",
+        "agree",
+        "valide",
+        "+",
+        "+1",
+        "👍",
+        "✓",
+        "✔",
+    ),
+    StanceChoice.CONTEST: (
+        "non",
+        "contest",
+        "conteste",
+        "contesté",
+        "contested",
+        "contester",
+        "no",
+        "disagree",
+        "pas d'accord",
+        "pas d’accord",
+        "-",
+        "-1",
+        "👎",
+        "✗",
+    ),
+    StanceChoice.ABSTAIN: (
+        "abstention",
+        "abstain",
+        "abstiens",
+        "je m'abstiens",
+        "je m’abstiens",
+        "sans avis",
+        "pass",
+        "passe",
+        "?",
+    ),
+}
+RANK_WORDS = ("classement", "rank", "ranking", "classer", "vote")
+OBSERVATION_WORDS = ("obs", "observation")
+PROPOSAL_WORDS = ("prop", "proposition", "proposal", "propose", "proposer")
+DAILY_WORDS = ("quotidien", "daily", "quotidienne", "chaque jour", "every day")
+WEEKLY_WORDS = ("hebdo", "weekly", "hebdomadaire", "chaque semaine", "every week")
+STOP_WORDS = (
+    "stop",
+    "unsubscribe",
+    "desabonner",
+    "se desabonner",
+    "desinscrire",
+    "desinscription",
+    "arret",
+    "arreter",
+)
+CONSENT_WORDS = (
+    "j'accepte",
+    "accepte",
+    "accept",
+    "i accept",
+    "i agree",
+    "agree",
+    "consent",
+    "je consens",
+    "accepter",
+)
+HELP_WORDS = ("aide", "help")
+LOCALE_WORDS = {"francais": "fr", "french": "fr", "english": "en", "anglais": "en"}
+
+# Words that begin a line meant as a command; a line starting so and not understood is quoted
+# back, any other line (a greeting, a comment) is merely ignored.
+_CODE_START = re.compile(r"^\s*[\[(]?\s*[faq]\s?\d{1,4}\b", re.IGNORECASE)
+_CODE_ANYWHERE = re.compile(r"\b[FAQ]\d{1,4}\b")
+_SEPARATORS = " \t:;,.=–—-"
+
+
+def reply_words(locale: str) -> dict[str, str]:
+    """The command words our prefilled links and examples use, in the reader's language."""
+    if locale == "en":
+        return {
+            "confirm": "confirm",
+            "contest": "contest",
+            "abstain": "abstain",
+            "rank": "RANK",
+            "observation": "OBS",
+            "proposal": "PROP",
+            "daily": "DAILY",
+            "weekly": "WEEKLY",
+            "stop": "STOP",
+            "accept": "I ACCEPT",
+            "help": "HELP",
+        }
+    return {
+        "confirm": "oui",
+        "contest": "non",
+        "abstain": "abstention",
+        "rank": "CLASSEMENT",
+        "observation": "OBS",
+        "proposal": "PROP",
+        "daily": "QUOTIDIEN",
+        "weekly": "HEBDO",
+        "stop": "STOP",
+        "accept": "J'ACCEPTE",
+        "help": "AIDE",
+    }
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents removed, typographic apostrophes made plain, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.lower().split())
+
+
+def _strip_decoration(line: str) -> str:
+    """Bullets, Markdown emphasis and brackets people put around what they type."""
+    value = line.strip()
+    value = re.sub(r"^(?:[-*•·]\s+|\d+[.)]\s+)", "", value)
+    value = value.strip("*_` ")
+    return value
+
+
+def _starts_with_word(text: str, words: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
+    """(word, rest) when folded `text` starts with one of `words` as a whole word."""
+    folded = fold(text)
+    for word in sorted(words, key=len, reverse=True):
+        target = fold(word)
+        if not folded.startswith(target):
+            continue
+        rest = folded[len(target) :]
+        if rest and target[-1].isalnum() and (rest[0].isalnum() or rest[0] == "'"):
+            continue
+        # Map back to the original text: the folded prefix has the same number of words.
+        return word, _original_rest(text, target)
+    return None
+
+
+def _original_rest(text: str, folded_prefix: str) -> str:
+    """The part of `text` after the words that fold to `folded_prefix` (accents preserved)."""
+    for end in range(min(len(text), 2 * len(folded_prefix) + 8) + 1):
+        if fold(text[:end]) == folded_prefix:
+            rest = text[end:]
+            if not rest or not (rest[0].isalnum()):
+                return rest
+    return text[len(folded_prefix) :]
+
+
+@dataclass
+class Parsed:
+    """One command found in a reply, with its arguments."""
+
+    command: Command
+    line: str
+    args: dict[str, Any]
+
+    @property
+    def target(self) -> str:
+        return self.command.target(self.args)
+
+
+@dataclass
+class Receipt:
+    """What became of each line of a reply: the content of the receipt email."""
+
+    processed: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    not_understood: list[str] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+    help: bool = False
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "processed": self.processed,
+            "refused": self.refused,
+            "not_understood": self.not_understood,
+            "ignored": self.ignored,
+            "help": self.help,
+        }
+
+
+class Command:
+    """A reply command: a name, what its arguments are, how to read it, what it does."""
+
+    name: ClassVar[str]
+    arguments: ClassVar[str]
+    # Commands that must run before (consent) or after (STOP) the others.
+    order: ClassVar[int] = 1
+    # Whether the following lines of the same paragraph belong to it (a long observation).
+    takes_paragraph: ClassVar[bool] = False
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def target(self, args: dict[str, Any]) -> str:
+        """What the command changes: a later command with the same target replaces it."""
+        return self.name
+
+    def continues(self, args: dict[str, Any]) -> bool:
+        """Whether the next lines of the paragraph belong to this command."""
+        return self.takes_paragraph
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        """Add a continuation line (only for `takes_paragraph` commands)."""
+
+    async def process(
+        self, *, session: AsyncSession, participant: Participant, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1].rstrip() + "…"
+
+
+class StanceCommand(Command):
+    name = "stance"
+    arguments = "F<n> oui|non: <reason>|abstention"
+    takes_paragraph = True
+    _codes = re.compile(
+        r"^\s*[\[(]?\s*((?:F\s?\d{1,4}\s*[\])]?\s*(?:[,;&/]|\bet\b|\band\b)?\s*)+)", re.I
+    )
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        match = self._codes.match(line)
+        if match is None:
+            return None
+        numbers = re.findall(r"F\s?(\d{1,4})", match.group(1), re.I)
+        codes = list(dict.fromkeys(f"F{int(n)}" for n in numbers))
+        found = _stance(line[match.end() :])
+        if found is None:
+            return None
+        choice, reason = found
+        return {"codes": codes, "choice": choice, "reason": reason.lstrip(_SEPARATORS).strip()}
+
+    def target(self, args: dict[str, Any]) -> str:
+        return "stance:" + ",".join(args["codes"])
+
+    def continues(self, args: dict[str, Any]) -> bool:
+        # A contest's reason often runs over several lines; a confirmation has nothing to add.
+        return args["choice"] == StanceChoice.CONTEST
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        args["reason"] = f"{args['reason']}\n{more}".strip()
+
+    async def process(self, *, session, participant, args):
+        for code in args["codes"]:
+            await record_stance(
+                session=session,
+                participant=participant,
+                code=code,
+                choice=args["choice"],
+                reason=args["reason"] or None,
+                channel=Channel.EMAIL,
+            )
+        return {
+            "kind": "stance",
+            "codes": args["codes"],
+            "choice": args["choice"],
+            "reason": _excerpt(args["reason"]) if args["reason"] else "",
+        }
+
+
+_STANCE_WORDS = sorted(
+    ((word, str(choice)) for choice, words in STANCE_WORDS.items() for word in words),
+    key=lambda item: len(item[0]),
+    reverse=True,
+)
+
+
+def _is_word(word: str) -> bool:
+    return word[0].isalnum() or word[0] == "'"
+
+
+def _stance(rest: str) -> tuple[str, str] | None:
+    """(choice, what follows) for the text after a finding's code, or None.
+
+    Words first ("F3 - oui" is a confirmation, the dash a separator), then the symbols
+    ("F3 +", "F3 -: reason", "F3 ?").
+    """
+    words = [word for word, _ in _STANCE_WORDS if _is_word(word)]
+    found = _starts_with_word(rest.lstrip(_SEPARATORS), words)
+    if found is not None:
+        choice = next(c for w, c in _STANCE_WORDS if w == found[0])
+        return choice, found[1]
+    symbols = rest.lstrip(" \t:;,.=")
+    for word, choice in _STANCE_WORDS:
+        if _is_word(word) or not symbols.startswith(word):
+            continue
+        after = symbols[len(word) :]
+        if after[:1].isalnum():
+            continue
+        return choice, after
+    return None
+
+
+class RankCommand(Command):
+    name = "rank"
+    arguments = "CLASSEMENT|RANK A<n> A<n> ..."
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        found = _starts_with_word(line, RANK_WORDS)
+        if found is None:
+            return None
+        codes = [f"A{n}" for n in re.findall(r"\bA\s?(\d{1,4})\b", found[1], re.I)]
+        return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
+
+    async def process(self, *, session, participant, args):
+        await cast_ballot(
+            session=session, participant=participant, codes=args["codes"], channel=Channel.EMAIL
+        )
+        return {"kind": "ballot", "codes": args["codes"]}
+
+
+class _TextCommand(Command):
+    words: ClassVar[tuple[str, ...]]
+    takes_paragraph = True
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        found = _starts_with_word(line, self.words)
+        if found is None:
+            return None
+        rest = found[1].lstrip(" \t")
+        # A separator is required: "Proposition intéressante, merci" is not a proposal.
+        if not rest or rest[0] not in ":-–—":
+            return None
+        return {"text": rest.lstrip(_SEPARATORS).strip()}
+
+    def target(self, args: dict[str, Any]) -> str:
+        # Two observations in one email are two observations.
+        return f"{self.name}:{id(args)}"
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        args["text"] = f"{args['text']}\n{more}".strip()
+
+
+class ObservationCommand(_TextCommand):
+    name = "observation"
+    arguments = "OBS: <text>"
+    words = OBSERVATION_WORDS
+
+    async def process(self, *, session, participant, args):
+        await observations.submit_observation(
+            session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
+        )
+        return {"kind": "observation", "excerpt": _excerpt(args["text"])}
+
+
+class ProposalCommand(_TextCommand):
+    name = "proposal"
+    arguments = "PROP: <text>"
+    words = PROPOSAL_WORDS
+
+    async def process(self, *, session, participant, args):
+        action = await propose_action(
+            session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
+        )
+        return {"kind": "proposal", "code": action.code, "excerpt": _excerpt(args["text"])}
+
+
+class AnswerCommand(Command):
+    name = "answer"
+    arguments = "Q<n> <answer>"
+    takes_paragraph = True
+    _pattern = re.compile(r"^\s*[\[(]?\s*Q\s?(\d{1,3})\s*[\])]?\s*[:.=)\-–—]?\s*(.*)$", re.I | re.S)
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        match = self._pattern.match(line)
+        if match is None:
+            return None
+        value = match.group(2).strip()
+        # "4/5", "4 - bien": the number alone is the answer to a scale or a choice.
+        number = re.match(r"^(\d{1,2})(?:\s*/\s*\d+)?(?:\s*[-–—:,.]\s*\D.*)?$", value)
+        return {
+            "position": int(match.group(1)),
+            "value": number.group(1) if number else value,
+            "text": value,
+        }
+
+    def target(self, args: dict[str, Any]) -> str:
+        return f"answer:{args['position']}"
+
+    def continues(self, args: dict[str, Any]) -> bool:
+        # Words may run over several lines; a number is complete.
+        return not args["value"].isdigit()
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        args["text"] = f"{args['text']}\n{more}".strip()
+        if not args["value"].isdigit():
+            args["value"] = args["text"]
+
+    async def process(self, *, session, participant, args):
+        questionnaire = await questionnaires.current_questionnaire(
+            session=session, participant=participant
+        )
+        if questionnaire is None:
+            raise UserError("reply.no_questionnaire")
+        questions = {
+            q.position: q
+            for q in await questionnaires.questions_of(
+                session=session, questionnaire_id=questionnaire.id
+            )
+        }
+        question = questions.get(args["position"])
+        value = args["value"]
+        if question is not None and question.kind == "text":
+            value = args["text"]
+        await questionnaires.answer_question(
+            session=session,
+            participant=participant,
+            questionnaire_key=questionnaire.key,
+            position=args["position"],
+            value=value,
+            channel=Channel.EMAIL,
+        )
+        return {
+            "kind": "answer",
+            "position": args["position"],
+            "value": _excerpt(str(value)),
+            "questionnaire": localized(questionnaire.title, participant.locale),
+        }
+
+
+class _WordCommand(Command):
+    words: ClassVar[tuple[str, ...]]
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        found = _starts_with_word(line, self.words)
+        if found is None or found[1].strip(_SEPARATORS + "!"):
+            return None
+        return {}
+
+
+class DailyCommand(_WordCommand):
+    name = "daily"
+    arguments = "QUOTIDIEN|DAILY"
+    words = DAILY_WORDS
+
+    def target(self, args):
+        return "cadence"
+
+    async def process(self, *, session, participant, args):
+        await preferences.set_cadence(
+            session=session, participant=participant, cadence=Cadence.DAILY
+        )
+        return {"kind": "cadence", "cadence": "daily"}
+
+
+class WeeklyCommand(_WordCommand):
+    name = "weekly"
+    arguments = "HEBDO|WEEKLY"
+    words = WEEKLY_WORDS
+
+    def target(self, args):
+        return "cadence"
+
+    async def process(self, *, session, participant, args):
+        await preferences.set_cadence(
+            session=session, participant=participant, cadence=Cadence.WEEKLY
+        )
+        return {"kind": "cadence", "cadence": "weekly"}
+
+
+class StopCommand(_WordCommand):
+    name = "stop"
+    arguments = "STOP"
+    words = STOP_WORDS
+    order = 9
+
+    async def process(self, *, session, participant, args):
+        await preferences.opt_out(session=session, participant=participant, channel=Channel.EMAIL)
+        return {"kind": "stop"}
+
+
+class ConsentCommand(_WordCommand):
+    name = "consent"
+    arguments = "J'ACCEPTE|I ACCEPT"
+    words = CONSENT_WORDS
+    order = 0
+
+    async def process(self, *, session, participant, args):
+        await preferences.give_consent(
+            session=session, participant=participant, channel=Channel.EMAIL
+        )
+        return {"kind": "consent"}
+
+
+class LocaleCommand(Command):
+    name = "locale"
+    arguments = "FRANÇAIS|ENGLISH"
+    order = 0
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        folded = fold(line).strip(_SEPARATORS + "!")
+        return {"locale": LOCALE_WORDS[folded]} if folded in LOCALE_WORDS else None
+
+    async def process(self, *, session, participant, args):
+        await preferences.set_locale(
+            session=session, participant=participant, locale=args["locale"]
+        )
+        return {"kind": "locale", "locale": args["locale"]}
+
+
+class HelpCommand(_WordCommand):
+    name = "help"
+    arguments = "AIDE|HELP"
+    words = HELP_WORDS
+
+    async def process(self, *, session, participant, args):
+        return {"kind": "help"}
+
+
+COMMANDS: tuple[Command, ...] = (
+    StanceCommand(),
+    RankCommand(),
+    AnswerCommand(),
+    ObservationCommand(),
+    ProposalCommand(),
+    DailyCommand(),
+    WeeklyCommand(),
+    StopCommand(),
+    ConsentCommand(),
+    LocaleCommand(),
+    HelpCommand(),
+)
+
+
+def parse_line(line: str) -> Parsed | None:
+    """The command on one line, or None."""
+    text = _strip_decoration(line)
+    if not text:
+        return None
+    for command in COMMANDS:
+        try:
+            args = command.parse(text)
+        except (ValueError, IndexError, KeyError):  # a parser bug must not lose the email
+            logger.exception("command %s could not read a line", command.name)
+            args = None
+        if args is not None:
+            return Parsed(command=command, line=line.strip(), args=args)
+    return None
+
+
+_KEYWORDS = {
+    fold(word).split(" ", 1)[0]
+    for word in (
+        *RANK_WORDS,
+        *OBSERVATION_WORDS,
+        *PROPOSAL_WORDS,
+        *DAILY_WORDS,
+        *WEEKLY_WORDS,
+        *STOP_WORDS,
+        *CONSENT_WORDS,
+        *HELP_WORDS,
+    )
+} - {"je", "i", "se", "every", "chaque"}
+
+
+def looks_like_a_command(line: str) -> bool:
+    """Whether an unparsed line was meant as a command (and deserves to be quoted back)."""
+    text = _strip_decoration(line)
+    if _CODE_START.match(text) or _CODE_ANYWHERE.search(text):
+        return True
+    first = fold(text).split(" ", 1)[0].strip(_SEPARATORS) if text else ""
+    return first in _KEYWORDS
+
+
+@dataclass
+class Reading:
+    """The commands of one reply, and what else its lines held."""
+
+    commands: list[Parsed] = field(default_factory=list)
+    not_understood: list[str] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_lines(lines: list[str], subject: str = "") -> Reading:
+    """Sort the cleaned lines of a reply into commands, lines not understood, lines ignored."""
+    reading = Reading()
+    subject_command = parse_line(strip_reply_prefix(subject)) if subject else None
+    if subject_command is not None and subject_command.command.name in {
+        "stop",
+        "daily",
+        "weekly",
+        "consent",
+        "help",
+        "locale",
+    }:
+        subject_command.line = subject.strip()
+        reading.commands.append(subject_command)
+    previous: Parsed | None = None
+    prose: list[str] = []
+    for index, raw in enumerate(lines):
+        if index >= MAX_LINES:
+            reading.ignored.append({"line": "…", "why": "too_long"})
+            break
+        line = raw.rstrip()
+        if not line.strip():
+            previous = None  # a blank line ends a paragraph
+            continue
+        parsed = parse_line(line)
+        if parsed is not None:
+            reading.commands.append(parsed)
+            previous = parsed if parsed.command.continues(parsed.args) else None
+            continue
+        if previous is not None and not looks_like_a_command(line):
+            previous.command.extend(previous.args, line.strip())
+            continue
+        previous = None
+        if looks_like_a_command(line):
+            reading.not_understood.append(_excerpt(line))
+        else:
+            prose.append(_excerpt(line))
+    if not reading.commands and not reading.not_understood:
+        # Nothing looked like a command: show the person what we read, so they see why.
+        reading.not_understood.extend(prose[:5])
+    else:
+        reading.ignored.extend({"line": line, "why": "not_a_command"} for line in prose[:10])
+    if len(reading.commands) > MAX_COMMANDS:
+        for extra in reading.commands[MAX_COMMANDS:]:
+            reading.ignored.append({"line": _excerpt(extra.line), "why": "too_many"})
+        del reading.commands[MAX_COMMANDS:]
+    # A later line for the same thing replaces an earlier one ("F3 oui" then "F3 non: ...").
+    last_for: dict[str, int] = {}
+    for position, parsed in enumerate(reading.commands):
+        last_for[parsed.target] = position
+    kept = []
+    for position, parsed in enumerate(reading.commands):
+        if last_for[parsed.target] != position:
+            reading.ignored.append({"line": _excerpt(parsed.line), "why": "replaced"})
+        else:
+            kept.append(parsed)
+    reading.commands = sorted(kept, key=lambda p: p.command.order)
+    return reading
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|tr|fw|fwd|réf|ref|aw)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+
+
+def strip_reply_prefix(subject: str) -> str:
+    return _REPLY_PREFIX.sub("", subject)
+
+
+# Every processed item has every field, so that templates (StrictUndefined) can test any of them.
+_OUTCOME_FIELDS: dict[str, Any] = {
+    "codes": [],
+    "choice": "",
+    "reason": "",
+    "excerpt": "",
+    "code": "",
+    "position": None,
+    "value": "",
+    "questionnaire": "",
+    "cadence": "",
+    "locale": "",
+}
+
+
+async def execute(*, session: AsyncSession, participant: Participant, reading: Reading) -> Receipt:
+    """Run each command in its own savepoint; a refusal is explained, not fatal."""
+    receipt = Receipt(not_understood=list(reading.not_understood), ignored=list(reading.ignored))
+    for parsed in reading.commands:
+        try:
+            async with session.begin_nested():
+                outcome = await parsed.command.process(
+                    session=session, participant=participant, args=parsed.args
+                )
+        except UserError as exc:
+            logger.info("reply command refused: %s", exc.code)
+            receipt.refused.append(
+                {"line": _excerpt(parsed.line), "reason": _sentence(exc, participant.locale)}
+            )
+            continue
+        outcome = {**_OUTCOME_FIELDS, **outcome, "line": _excerpt(parsed.line)}
+        if outcome["kind"] == "help":
+            receipt.help = True
+        receipt.processed.append(outcome)
+    return receipt
+
+
+def _sentence(exc: UserError, locale: str) -> str:
+    try:
+        return render_error(exc.code, exc.params, locale)
+    except (LookupError, TemplateNotFound):
+        logger.warning("no sentence for error code %s", exc.code)
+        return exc.code
+
+
+async def still_awaiting(*, session: AsyncSession, participant: Participant) -> dict[str, Any]:
+    """What still awaits the person, for the end of the receipt."""
+    if participant.opted_out_at is not None or participant.erased_at is not None:
+        return {}
+    return (await awaiting(session=session, participant=participant)).summary()

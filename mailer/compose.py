@@ -1,0 +1,181 @@
+"""From an outbox row to an email: the subject/text/HTML trio rendered, and every header set.
+
+`templates/email/<name>.subject.txt`, `<name>.txt` and `<name>.html` are rendered with the same
+context (the payload, the consultation, the reader, and `mail`: the reader's reply address and a
+`mailto(body)` helper for prefilled replies), so the two parts always say the same thing.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+from consultation import clock
+from mailer import headers, tokens
+from mailer.commands import reply_words
+from models import Consultation, OutboxMessage, Participant
+from palabre.i18n import normalize_locale
+from palabre.render import message_context, render
+from palabre.settings import Settings
+
+# Templates that answer a message a person wrote (RFC 3834: "auto-replied", not "auto-generated").
+ANSWERS = frozenset({"email_receipt", "email_sender_mismatch"})
+
+
+@dataclass(frozen=True)
+class Composed:
+    """An email ready for the wire."""
+
+    message: EmailMessage
+    envelope_from: str
+    recipient: str
+    message_id: str
+
+    @cached_property
+    def raw(self) -> bytes:
+        """The message as it goes on the wire (CRLF line ends), serialised once."""
+        return self.message.as_bytes(policy=email.policy.SMTP)
+
+    def as_bytes(self) -> bytes:
+        return self.raw
+
+
+class NoAddress(Exception):
+    """The message has nobody to go to (no address, or the person was forgotten)."""
+
+
+def mailto(address: str | None, body: str = "", subject: str | None = None) -> str:
+    """A `mailto:` link that opens a reply prefilled with `body` (RFC 6068 escaping)."""
+    if not address:
+        return ""
+    query = []
+    if subject:
+        query.append(f"subject={quote(subject, safe='')}")
+    if body:
+        query.append(f"body={quote(body, safe='')}")
+    return f"mailto:{address}" + (f"?{'&'.join(query)}" if query else "")
+
+
+def mail_context(
+    settings: Settings,
+    participant: Participant | None,
+    *,
+    locale: str = "fr",
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """What templates know about replying: the reader's address and a `mailto()` helper."""
+    reply = (
+        tokens.reply_address(settings, participant.reply_key)
+        if participant is not None and participant.reply_key
+        else None
+    )
+    unsubscribe_url = None
+    if reply and settings.public_url and participant is not None:
+        token = tokens.unsubscribe_token(settings, participant.reply_key)
+        unsubscribe_url = f"{settings.public_url.rstrip('/')}/email/unsubscribe/{token}"
+    reply_subject = f"Re: {subject}" if subject else None
+    return {
+        "reply_address": reply,
+        "unsubscribe_url": unsubscribe_url,
+        "unsubscribe_mailto": mailto(reply, "STOP", "STOP") if reply else "",
+        "mailto": lambda body="", subject=None: mailto(reply, body, subject or reply_subject),
+        "words": reply_words(locale),
+    }
+
+
+def locale_of(
+    message: OutboxMessage, participant: Participant | None, consultation: Consultation | None
+) -> str:
+    if participant is not None:
+        return normalize_locale(participant.locale)
+    wanted = (message.payload or {}).get("locale")
+    return normalize_locale(wanted or (consultation.default_locale if consultation else None))
+
+
+def compose(
+    *,
+    settings: Settings,
+    message: OutboxMessage,
+    participant: Participant | None,
+    consultation: Consultation | None,
+    now: datetime | None = None,
+) -> Composed:
+    """Render one outbox message into an email with all of Palabre's headers."""
+    address = message.address or (participant.email if participant is not None else None)
+    if participant is not None and participant.erased_at is not None:
+        raise NoAddress("the participant asked to be forgotten")
+    if not address:
+        raise NoAddress("no email address")
+    locale = locale_of(message, participant, consultation)
+    context = message_context(
+        payload=message.payload or {}, consultation=consultation, recipient=participant
+    )
+    # The subject first, with a context that has no subject yet (subjects do not use `mail`).
+    subject_context = dict(context, mail=mail_context(settings, participant, locale=locale))
+    subject = " ".join(
+        render(f"email/{message.template}.subject.txt", subject_context, locale).split()
+    )
+    context["mail"] = mail_context(settings, participant, locale=locale, subject=subject)
+    text = render(f"email/{message.template}.txt", context, locale)
+    html = render(f"email/{message.template}.html", context, locale)
+
+    created = (message.created_at or clock.now()).isoformat()
+    our_id = headers.message_id(
+        settings, outbox_id=message.id or 0, created=created, dedupe_key=message.dedupe_key
+    )
+    email_message = EmailMessage(policy=email.policy.default)
+    email_message["From"] = settings.mail_from
+    name = participant.name if participant is not None and participant.name else ""
+    email_message["To"] = formataddr((name, address)) if name else address
+    email_message["Subject"] = subject
+    email_message["Date"] = format_datetime(now or clock.now())
+    email_message["Message-ID"] = our_id
+    reply_to = context["mail"]["reply_address"]
+    if reply_to:
+        email_message["Reply-To"] = reply_to
+    in_reply_to = (message.payload or {}).get("in_reply_to")
+    if isinstance(in_reply_to, str) and in_reply_to.startswith("<") and len(in_reply_to) < 900:
+        email_message["In-Reply-To"] = in_reply_to
+        email_message["References"] = in_reply_to
+    email_message["Auto-Submitted"] = (
+        "auto-replied" if message.template in ANSWERS else "auto-generated"
+    )
+    email_message["X-Auto-Response-Suppress"] = "All"
+    email_message["Precedence"] = "bulk"
+    if consultation is not None:
+        email_message["List-Id"] = headers.list_id(settings, consultation.slug, consultation.title)
+    if reply_to and participant is not None:
+        value, one_click = headers.list_unsubscribe(
+            settings,
+            mailto_address=reply_to,
+            unsubscribe_token=tokens.unsubscribe_token(settings, participant.reply_key),
+        )
+        if value:
+            email_message["List-Unsubscribe"] = value
+        if one_click:
+            email_message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email_message.set_content(text + "\n", subtype="plain", charset="utf-8", cte="quoted-printable")
+    email_message.add_alternative(
+        html + "\n", subtype="html", charset="utf-8", cte="quoted-printable"
+    )
+    # After the parts: set_content() clears every Content-* header set before it.
+    email_message["Content-Language"] = locale
+
+    envelope_from = (
+        tokens.verp_address(settings, participant.reply_key)
+        if participant is not None and participant.reply_key
+        else tokens.split_address(settings.reply_address)[0]
+        + "@"
+        + tokens.split_address(settings.reply_address)[1]
+    )
+    composed = Composed(
+        message=email_message, envelope_from=envelope_from, recipient=address, message_id=our_id
+    )
+    composed.raw  # noqa: B018 (serialised now, while rendering, rather than on each attempt)
+    return composed

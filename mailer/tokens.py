@@ -1,0 +1,142 @@
+"""Signed, personal reply addresses: `reply+<key>.<sig>@domain`, and `reply+verp-<key>.<sig>@...`.
+
+The key is the participant's random `reply_key` (never the database id); the signature is an
+HMAC-SHA256 of it with `PALABRE_SECRET_KEY`, so an address cannot be guessed or forged from
+another one, and the `From:` header is never what identifies a person. The signature is written
+in lower-case base32 because some relays lower-case local parts. A token is trusted only when its
+signature matches (compared in constant time) AND its key names a participant in the database.
+
+Reply tokens and bounce (VERP) tokens are signed for different purposes, so the envelope sender
+of a digest, which the recipient's server may show, cannot be used as a reply address.
+
+Separators: the issue asks for `+` and `.` to be accepted between the base local part and the
+token, because some mail hosts only deliver `reply.anything@` to `reply@`; the same two are
+accepted between key and signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses
+
+from palabre.settings import Settings
+
+SIGNATURE_LENGTH = 16  # base32 characters: 80 bits
+REPLY = "reply"
+VERP = "verp"
+# Headers that may carry the address a message was sent to, most specific first.
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
+
+_TOKEN = re.compile(
+    r"^(?P<base>.+?)[+.](?P<verp>verp-)?(?P<key>[0-9a-f]{8,40})[.+](?P<sig>[a-z2-7]{16})$"
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A verified token: its signature matched. The key may still name no one (check the DB)."""
+
+    key: str
+    purpose: str  # REPLY or VERP
+    address: str
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """`local@domain` → (local, domain); the domain lower-cased."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local:
+        return address.strip(), ""
+    return local, domain.lower()
+
+
+def _signature(secret: str, purpose: str, key: str) -> str:
+    digest = hmac.new(secret.encode("utf-8"), f"{purpose}:{key}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:SIGNATURE_LENGTH]
+
+
+def _secret(settings: Settings) -> str:
+    return settings.secret_key.get_secret_value()
+
+
+def reply_address(settings: Settings, reply_key: str) -> str:
+    """The address a person's replies go to: `reply+<key>.<sig>@domain`."""
+    local, domain = split_address(settings.reply_address)
+    signature = _signature(_secret(settings), REPLY, reply_key)
+    return f"{local}+{reply_key}.{signature}@{domain}"
+
+
+def verp_address(settings: Settings, reply_key: str) -> str:
+    """The envelope sender of a person's emails, so that a bounce names them."""
+    local, domain = split_address(settings.reply_address)
+    signature = _signature(_secret(settings), VERP, reply_key)
+    return f"{local}+verp-{reply_key}.{signature}@{domain}"
+
+
+def unsubscribe_token(settings: Settings, reply_key: str) -> str:
+    """The token of the one-click unsubscribe link (`<public_url>/email/unsubscribe/<token>`)."""
+    return f"{reply_key}.{_signature(_secret(settings), 'unsubscribe', reply_key)}"
+
+
+def verify_unsubscribe_token(settings: Settings, token: str) -> str | None:
+    """The reply key of a valid unsubscribe token, or None."""
+    key, _, signature = (token or "").strip().lower().partition(".")
+    if not re.fullmatch(r"[0-9a-f]{8,40}", key) or len(signature) != SIGNATURE_LENGTH:
+        return None
+    expected = _signature(_secret(settings), "unsubscribe", key)
+    return key if hmac.compare_digest(expected, signature) else None
+
+
+def parse(settings: Settings, address: str) -> Token | None:
+    """The verified token in `address`, or None (not ours, malformed, or a bad signature)."""
+    if not address or len(address) > 320:
+        return None
+    local, _domain = split_address(address)
+    match = _TOKEN.match(local.lower())
+    if match is None:
+        return None
+    base, _ = split_address(settings.reply_address)
+    if match.group("base") != base.lower():
+        return None
+    purpose = VERP if match.group("verp") else REPLY
+    key = match.group("key")
+    expected = _signature(_secret(settings), purpose, key)
+    if not hmac.compare_digest(expected, match.group("sig")):
+        return None
+    return Token(key=key, purpose=purpose, address=address.strip())
+
+
+def candidate_addresses(message: Message) -> list[str]:
+    """Every address in the recipient headers, most specific header first, without repeats."""
+    seen: list[str] = []
+    for header in RECIPIENT_HEADERS:
+        try:
+            values = [str(value) for value in message.get_all(header, [])]
+        except Exception:  # a header too broken to decode names no one
+            values = []
+        for _name, address in getaddresses(values):
+            address = address.strip().strip("<>")
+            if address and address.lower() not in (a.lower() for a in seen):
+                seen.append(address)
+    return seen
+
+
+def find_token(settings: Settings, message: Message, purpose: str = REPLY) -> Token | None:
+    """The first verified token of `purpose` among the message's recipients."""
+    for address in candidate_addresses(message):
+        token = parse(settings, address)
+        if token is not None and token.purpose == purpose:
+            return token
+    return None
+
+
+def looks_like_ours(settings: Settings, address: str) -> bool:
+    """Whether `address` has the shape of one of our token addresses (signed or not)."""
+    local, _ = split_address(address)
+    match = _TOKEN.match(local.lower())
+    base, _ = split_address(settings.reply_address)
+    return match is not None and match.group("base") == base.lower()
