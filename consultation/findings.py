@@ -474,6 +474,8 @@ async def _publish(
         template="findings_published",
         payload=payload_for,
         dedupe_prefix=f"findings_published:{consultation_id}:{batch}",
+        # Not covered by the digest: publication is the moment to answer, so email readers get
+        # the findings with their reply links at once; the digest then lists what still awaits.
     )
     await audit.record(
         session=session,

@@ -58,16 +58,18 @@ def actor_of(by: Participant | None, actor_label: str | None) -> dict[str, Any]:
 async def people_to_tell(
     *, session: AsyncSession, consultation_id: int, coordinators: bool = True
 ) -> list[Participant]:
-    """Everyone Palabre may write to in this consultation, in a stable order.
+    """Everyone Palabre may write to about the process, in a stable order.
 
-    Coordinators run the process rather than answer it: `coordinators=False` leaves them out of
-    the messages that ask for an answer.
+    Only people who have given their consent: until then Palabre writes to a person only to
+    invite them (GDPR). Coordinators run the process rather than answer it: `coordinators=False`
+    leaves them out of the messages that ask for an answer.
     """
     query = (
         select(Participant)
         .where(Participant.consultation_id == consultation_id)
         .where(Participant.erased_at.is_(None))  # type: ignore[union-attr]
         .where(Participant.opted_out_at.is_(None))  # type: ignore[union-attr]
+        .where(Participant.consent_at.is_not(None))  # type: ignore[union-attr]
         .order_by(Participant.id)
     )
     if not coordinators:

@@ -315,6 +315,7 @@ from palabre.commands import mail  # noqa: E402
 
 mail.register(app)
 
+
 def main() -> None:
     app()
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+
+from sqlalchemy import update
+
+from consultation.clock import now
+from models import Participant
+from models.db import Database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -15,6 +22,11 @@ def test_the_example_consultation_plan_shows_what_happens_next_and_to_how_many(
     assert cli("init", str(EXAMPLES / "ess-plan.toml"), env=env).exit_code == 0
     assert cli("participants", "import", str(EXAMPLES / "participants.csv"), env=env).exit_code == 0
 
+    # Freshly invited, nobody has agreed to take part yet: nobody would be told.
+    before = json.loads(cli("schedule", "--json", "--limit", "1", env=env).output)
+    assert before["jobs"][0]["kind"] == "phase-open" and before["jobs"][0]["recipients"] == 0
+
+    asyncio.run(_everyone_consents(empty_database_url))
     result = cli("schedule", "--json", "--limit", "0", env=env)
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
@@ -47,3 +59,12 @@ def test_the_example_consultation_plan_shows_what_happens_next_and_to_how_many(
     assert "opens the observation phase (30 people)" in text.output
     assert "up to 28 people" in text.output
     assert len([line for line in lines if line.startswith("  ")]) == 3
+
+
+async def _everyone_consents(url: str) -> None:
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            await session.execute(update(Participant).values(consent_at=now()))
+    finally:
+        await database.dispose()

@@ -39,11 +39,12 @@ async def test_a_consultation_runs_from_its_first_phase_to_its_final_questionnai
     assert report.leader and report.ran == [] and report.failed == []
     assert await messages(db) == []
 
-    # 11:00: the observe phase opens and everyone reachable is told, Bruno in his digest.
+    # 11:00: the observe phase opens and everyone who agreed to take part is told (not Emma,
+    # who has not consented yet), Bruno in his digest.
     report = await step(clock, service, db, paris("2026-03-02 11:00"))
     assert report.transitions == [f"phase-open:{c}:{phases['observe'].id}"]
     told = await messages(db, "phase_opened")
-    assert who(cast, told) == ["aicha", "celine", "chloe", "emma", "farid"]
+    assert who(cast, told) == ["aicha", "celine", "chloe", "farid"]
 
     async with db.session() as session:
         for person in (cast.aicha, cast.chloe):
@@ -171,13 +172,14 @@ async def test_a_consultation_runs_from_its_first_phase_to_its_final_questionnai
     assert who(cast, reminded) == ["bruno", "farid"]
     assert all(row.payload["ballot"] for row in reminded)
 
-    # Friday 27 March 18:00: rank closes; the final plan goes to every participant with what
-    # became of their contributions; the evaluation opens with the final questionnaire.
+    # Friday 27 March 18:00: rank closes; the final plan goes to every participant who agreed to
+    # take part, with what became of their contributions; the evaluation opens with the final
+    # questionnaire.
     report = await step(clock, service, db, paris("2026-03-27 18:00"))
     assert f"phase-close:{c}:{phases['rank'].id}" in report.transitions
     assert f"phase-open:{c}:{phases['evaluate'].id}" in report.transitions
     final_plans = await messages(db, "final_plan")
-    assert who(cast, final_plans) == ["aicha", "bruno", "chloe", "emma", "farid"]
+    assert who(cast, final_plans) == ["aicha", "bruno", "chloe", "farid"]
     aicha_plan = next(row for row in final_plans if row.participant_id == cast.aicha.id)
     assert aicha_plan.payload["proposal_count"] == 1
     assert [item["code"] for item in aicha_plan.payload["plan"]] == ["A1", "A2"]
