@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import select
 
-from consultation import definition, participants
+from consultation import definition, participants, privacy
 from consultation.clock import now
 from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
@@ -165,6 +165,49 @@ def participants_list(
             f"{row['email'] or '':<36} {row['locale']} {row['channel']:<8} {telegram}"
         )
     typer.echo(_("{count} participants").format(count=len(rows)))
+
+
+@participants_app.command("export")
+def participants_export(
+    email: str = typer.Argument(..., help="The participant's email address."),
+    consultation: str | None = ConsultationOption,
+) -> None:
+    """Print everything Palabre holds about one person, as JSON (their right of access)."""
+
+    async def work(database: Database) -> dict:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            person = await participants.by_email(
+                session=session, consultation_id=target.id, email=email
+            )
+            return await privacy.export_data(session=session, participant=person)
+
+    echo_json(run(work))
+
+
+@participants_app.command("forget")
+def participants_forget(
+    email: str = typer.Argument(..., help="The participant's email address."),
+    consultation: str | None = ConsultationOption,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase one person's personal data for good; their contributions stay, anonymous."""
+    if not yes:
+        typer.confirm(
+            _("Forget {email} for good? Their contributions stay, anonymous.").format(email=email),
+            abort=True,
+        )
+
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            person = await participants.by_email(
+                session=session, consultation_id=target.id, email=email
+            )
+            await privacy.forget(session=session, participant=person, actor_label="cli")
+
+    run(work)
+    typer.echo(_("{email} has been forgotten.").format(email=email))
 
 
 @app.command("invite-link")

@@ -156,3 +156,22 @@ def test_every_command_has_help(cli, command):
     result = cli(*command, "--help")
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_a_person_can_get_their_data_and_be_forgotten_from_the_command_line(
+    cli, empty_database_url
+):
+    env = {"PALABRE_DATABASE_URL": empty_database_url}
+    cli("init", TOML, env=env)
+    cli("participants", "import", CSV, env=env)
+    exported = cli("participants", "export", "emma.wilson@example.org", env=env)
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.output)["profile"]["email"] == "emma.wilson@example.org"
+
+    forgotten = cli("participants", "forget", "emma.wilson@example.org", "--yes", env=env)
+    assert forgotten.exit_code == 0, forgotten.output
+    listing = json.loads(cli("participants", "list", "--json", env=env).output)
+    assert "emma.wilson@example.org" not in json.dumps(listing)
+    assert len(listing) == 30
+    again = cli("participants", "export", "emma.wilson@example.org", env=env)
+    assert again.exit_code == 1
