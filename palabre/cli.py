@@ -18,6 +18,11 @@ from models import Consultation, Participant, Phase
 from models.db import Database
 from palabre.commands.common import _, echo_json, fail, migrate, run, settings
 
+
+def N_(message: str) -> str:  # gettext's name for "mark for translation, do not translate"
+    return message
+
+
 app = typer.Typer(
     name="palabre",
     help="Palabre: run a shared diagnosis between meetings, on Telegram and by email.",
@@ -40,8 +45,10 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log 
     level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
-        # Alembic narrates every step at INFO; a coordinator only needs to hear about problems.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # Alembic and APScheduler narrate every step at INFO; a coordinator needs to hear about
+        # problems, and Palabre's own loggers say what happens.
+        for chatty in ("alembic", "apscheduler"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")
@@ -293,8 +300,9 @@ def status(
     for phase in document["phases"]:
         opens = datetime.fromisoformat(phase["opens_at"]).astimezone(zone)
         closes = datetime.fromisoformat(phase["closes_at"]).astimezone(zone)
+        kind, state = PHASE_WORDS[phase["kind"]], PHASE_WORDS[phase["status"]]
         typer.echo(
-            f"  {phase['position']}. {phase['kind']:<9} {phase['status']:<10} "
+            f"  {phase['position']}. {_(kind):<12} {_(state):<11} "
             f"{opens:%Y-%m-%d %H:%M} → {closes:%Y-%m-%d %H:%M} ({document['timezone']})"
         )
     typer.echo("")
@@ -310,6 +318,19 @@ def status(
     for key, row in document["participation"].items():
         cells = "  ".join(str(row[name]).rjust(len(label)) for name, label in columns)
         typer.echo("  " + key.ljust(width) + cells)
+
+
+# Marked for translation here, translated where printed.
+PHASE_WORDS = {
+    "observe": N_("observe"),
+    "review": N_("review"),
+    "propose": N_("propose"),
+    "rank": N_("rank"),
+    "evaluate": N_("evaluate"),
+    "scheduled": N_("scheduled"),
+    "open": N_("open"),
+    "closed": N_("closed"),
+}
 
 
 def _status_document(target: Consultation, phases: list[Phase], by_category: dict) -> dict:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def extract(area: str) -> Catalog:
             continue
         options = {pattern: JINJA_OPTIONS for pattern, method in method_map if method == "jinja2"}
         for filename, lineno, message, comments, context in extract_from_dir(
-            folder, method_map, options_map=options
+            folder, method_map, options_map=options, keywords={**DEFAULT_KEYWORDS, "N_": None}
         ):
             template.add(
                 message,
