@@ -11,8 +11,6 @@ CSV file with the same checks, and only if every row passes.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 from collections import Counter
@@ -24,8 +22,8 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock, participants, ranking
-from consultation.errors import DefinitionError, NotFound, UserError
+from consultation import audit, clock, files, participants, ranking
+from consultation.errors import NotFound, UserError
 from consultation.findings import (
     code_key,
     dialect_insert,
@@ -572,31 +570,14 @@ class BallotImportReport:
 
 def read_ballots_csv(text: str, source: str = "<ballots>") -> list[BallotRow]:
     """The rows of a paper-ballot CSV file (columns email,ranking), blank rows skipped."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
-    if not header:
-        raise DefinitionError(source, None, "the file is empty: expected a header email,ranking")
-    missing = [column for column in ("email", "ranking") if column not in header]
-    if missing:
-        raise DefinitionError(
-            source, "header", f"missing column(s): {', '.join(missing)} (columns: email,ranking)"
-        )
-    reader.fieldnames = header
     rows = []
-    try:
-        for record in reader:
-            values = {key: (value or "").strip() for key, value in record.items() if key}
-            if not any(values.values()):
-                continue
-            rows.append(
-                BallotRow(
-                    line=reader.line_num,
-                    email=values.get("email", ""),
-                    ranking=values.get("ranking", ""),
-                )
-            )
-    except csv.Error as exc:
-        raise DefinitionError(source, f"line {reader.line_num}", f"malformed CSV: {exc}") from exc
+    for line, record in files.csv_records(text, source=source, required=("email", "ranking")):
+        values = {key: (value or "").strip() for key, value in record.items() if key}
+        if not any(values.values()):
+            continue
+        rows.append(
+            BallotRow(line=line, email=values.get("email", ""), ranking=values.get("ranking", ""))
+        )
     return rows
 
 

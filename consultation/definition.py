@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock
+from consultation import audit, clock, files
 from consultation.errors import DefinitionError
 from models import Consultation, Phase, PhaseKind, PhaseStatus, Question, Questionnaire
 
@@ -230,14 +230,7 @@ def parse(text: str, source: str = "<definition>") -> ConsultationSpec:
 
 
 def load(path: str | Path) -> ConsultationSpec:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError(str(path), None, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise DefinitionError(str(path), None, "not UTF-8 text") from exc
-    return parse(text, str(path))
+    return parse(files.read_text(path), str(path))
 
 
 def _utc(value: datetime) -> datetime:

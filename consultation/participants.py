@@ -6,9 +6,7 @@ not leak working links.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,8 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock
-from consultation.errors import DefinitionError, NotFound, UserError
+from consultation import audit, clock, files
+from consultation.errors import NotFound, UserError
 from models import Cadence, Channel, Consultation, Invitation, Participant, Role
 
 REQUIRED_COLUMNS = ("name", "email", "category")
@@ -72,30 +70,14 @@ def read_csv(
 ) -> tuple[list[ImportRow], ImportReport]:
     """Validate every row; returns the good rows and a report listing the rejected ones."""
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
-    if not header:
-        raise DefinitionError(source, None, "the file is empty: expected a header line")
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise DefinitionError(
-            source,
-            "header",
-            f"missing column{'s' if len(missing) > 1 else ''}: "
-            f"{', '.join(missing)} (columns: name,email,organisation,category,role,locale)",
-        )
-    unknown = [column for column in header if column not in KNOWN_COLUMNS]
-    if unknown:
-        raise DefinitionError(source, "header", f"unknown column(s): {', '.join(unknown)}")
-    reader.fieldnames = header
+    records = files.csv_records(
+        text,
+        source=source,
+        required=REQUIRED_COLUMNS,
+        known=KNOWN_COLUMNS,
+    )
     rows: list[ImportRow] = []
     seen: dict[str, int] = {}
-    records: list[tuple[int, dict]] = []
-    try:
-        for record in reader:
-            records.append((reader.line_num, record))
-    except csv.Error as exc:
-        raise DefinitionError(source, f"line {reader.line_num}", f"malformed CSV: {exc}") from exc
     for line, record in records:
         if None in record:
             report.rejected.append((line, "more fields than columns in the header"))
@@ -225,14 +207,7 @@ async def import_rows(
 def read_csv_file(
     path: str | Path, *, categories: set[str]
 ) -> tuple[list[ImportRow], ImportReport]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DefinitionError(str(path), None, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise DefinitionError(str(path), None, "not UTF-8 text (save it as CSV UTF-8)") from exc
-    return read_csv(text, categories=categories, source=str(path))
+    return read_csv(files.read_text(path), categories=categories, source=str(path))
 
 
 # --- looking people up --------------------------------------------------------------------

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from consultation import actions, findings, observations, participants, phases
+from consultation import actions, files, findings, observations, participants, phases
 from consultation.clock import as_utc
 from consultation.errors import DefinitionError, UserError
 from consultation.results import results as results_document
@@ -274,13 +274,7 @@ def observations_merge(
 
 def _read_findings(file: Path) -> list[findings.DraftSpec]:
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{file}: {_('cannot read the file')}: {exc.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{file}: {_('not UTF-8 text')}")
-    try:
-        return findings.parse_findings_file(text, str(file))
+        return findings.parse_findings_file(files.read_text(file), str(file))
     except DefinitionError as exc:
         fail(str(exc))
 
@@ -555,13 +549,7 @@ def ballots_import(
 ) -> None:
     """Record paper ballots; a file with any rejected row imports nothing."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{file}: {_('cannot read the file')}: {exc.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{file}: {_('not UTF-8 text')}")
-    try:
-        rows = actions.read_ballots_csv(text, str(file))
+        rows = actions.read_ballots_csv(files.read_text(file), str(file))
     except DefinitionError as exc:
         fail(str(exc))
 
