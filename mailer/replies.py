@@ -60,6 +60,13 @@ _FORWARD = re.compile(
     r"d[ée]but du message (?:r[ée]exp[ée]di[ée]|transf[ée]r[ée])\s*:)",
     re.IGNORECASE,
 )
+# What phones and mail apps add under a reply. mail-parser-reply does not know the French ones,
+# and without this they come back in the receipt as lines "not understood".
+_DEVICE_SIGNATURE = re.compile(
+    r"^\s*(?:envoy[ée] (?:de|depuis) (?:mon|un|l['’]application)\b|sent from (?:my|mail|outlook)\b|"
+    r"get outlook for\b|obtenir outlook pour\b|t[ée]l[ée]charger outlook pour\b)",
+    re.IGNORECASE,
+)
 _ATTRIBUTION_HINT = re.compile(r"wrote|[ée]crit|@|schrieb|<", re.IGNORECASE)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _DELAY_SUBJECT = re.compile(r"delay|delayed|retard|warning|avertissement|still trying", re.I)
@@ -400,7 +407,11 @@ def reply_lines(text: str) -> list[str]:
         return []
     latest = ReplyText(text=head, languages=list(LANGUAGES), keep_hyphen_lists=True).read()
     body = latest.replies[0].body if latest.replies else head
-    return body.split("\n")
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if _DEVICE_SIGNATURE.match(line):
+            return lines[:index]
+    return lines
 
 
 def delivery_failures(message: Message) -> tuple[list[tuple[str, bool]], list[str]]:
