@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlmodel import SQLModel
 
 from bench.harness import Case, measure, report
-from consultation import outbox
+from consultation import definition, outbox
 from consultation.ranking import schulze
 from models import OutboxMessage, OutboxStatus
 from models.db import Database
@@ -230,6 +230,93 @@ def publish_case(folder: Path, people: int) -> Case:
     )
 
 
+def reminder_case(folder: Path, people: int) -> Case:
+    """The scheduler's 48-hour reminder over a consultation where half still owe an observation.
+
+    The subject is a whole `run_due()` at that moment (finding who owes what, writing the
+    reminders in batches); the baseline writes as many outbox rows in one executemany.
+    """
+    from consultation import observations
+    from consultation.clock import ManualClock, set_clock
+    from palabre.settings import Settings
+    from scheduler.service import SchedulerService
+    from tests.factories import make_participant
+    from tests.scheduler.story import paris, spec
+
+    manual = ManualClock(paris("2026-03-02 10:00"))
+    set_clock(manual)
+    owing = people // 2
+    runs = itertools.count()
+
+    async def prepare(url: str) -> None:
+        database = Database(url)
+        async with database.session() as session:
+            consultation, _ = await definition.apply(session=session, spec=spec())
+            await session.flush()
+            everyone = [
+                await make_participant(
+                    session, consultation, telegram_chat_id=20_000 + index, cadence="off"
+                )
+                for index in range(people)
+            ]
+        service = SchedulerService(Settings(database_url=url), database)
+        manual.set(paris("2026-03-02 11:00"))
+        await service.run_due()  # the observe phase opens
+        async with database.session() as session:
+            for person in everyone[owing:]:
+                await observations.submit_observation(
+                    session=session,
+                    participant=person,
+                    text="Les petites coopératives n'ont pas d'accompagnement dédié.",
+                    channel="telegram",
+                )
+        await database.dispose()
+
+    url = _database(folder, "reminders.db")
+    baseline_url = _database(folder, "reminders-baseline.db")
+    asyncio.run(prepare(url))
+
+    async def remind() -> None:
+        database = Database(url)
+        service = SchedulerService(Settings(database_url=url), database)
+        manual.set(paris("2026-03-07 18:00"))
+        report = await service.run_due()
+        assert report.message_count == owing, report
+        await database.dispose()
+
+    async def baseline() -> None:
+        prefix = f"r{next(runs)}"
+        current = manual.now()
+        database = Database(baseline_url)
+        async with database.session() as session:
+            await session.execute(
+                insert(OutboxMessage),
+                [
+                    {
+                        "channel": "telegram",
+                        "address": f"chat-{index}",
+                        "template": "reminder",
+                        "payload": {"observation": True},
+                        "dedupe_key": f"{prefix}:{index}",
+                        "status": "pending",
+                        "next_attempt_at": current,
+                        "created_at": current,
+                    }
+                    for index in range(owing)
+                ],
+            )
+        await database.dispose()
+
+    return measure(
+        f"48 h reminder, {owing:,} of {people:,} (SQLite)",
+        subject=("scheduler run_due: who owes what, reminders in batches", remind),
+        baseline=("one executemany INSERT of as many outbox rows", baseline),
+        units=owing,
+        unit="reminders",
+        repeat=1,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -239,6 +326,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         cases += outbox_cases(Path(folder), 2_000 // scale)
         cases.append(publish_case(Path(folder), 2_000 // scale))
+        cases.append(reminder_case(Path(folder), 2_000 // scale))
     print(report(cases, RESULTS))
 
 

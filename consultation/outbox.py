@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -289,23 +289,31 @@ async def claim(
     message in its own short transaction.
     """
     current = clock.now()
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    # Two index-friendly queries rather than one OR: with an OR the database walks every row of
+    # the channel, sent ones included, and each claim grows slower as the outbox fills.
+    expired = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel == str(channel))
+        .where(OutboxMessage.status == OutboxStatus.SENDING)
+        .where(OutboxMessage.claimed_until < current)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.channel == str(channel))
-        .where(
-            or_(
-                (OutboxMessage.status == OutboxStatus.PENDING)
-                & (OutboxMessage.next_attempt_at <= current),
-                (OutboxMessage.status == OutboxStatus.SENDING)
-                & (OutboxMessage.claimed_until < current),
-            )
-        )
+        .where(OutboxMessage.status == OutboxStatus.PENDING)
+        .where(OutboxMessage.next_attempt_at <= current)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if postgres:
+        expired = expired.with_for_update(skip_locked=True)
         due = due.with_for_update(skip_locked=True)
-    ids = list((await session.execute(due)).scalars().all())
+    ids = list((await session.execute(expired)).scalars().all())
+    if len(ids) < limit:
+        ids += list((await session.execute(due.limit(limit - len(ids)))).scalars().all())
     if not ids:
         return []
     await session.execute(
