@@ -1,7 +1,8 @@
 """`palabre serve`: the whole running service in one process.
 
 It runs the Telegram bot (polling, or a webhook behind a reverse proxy), the Telegram and email
-outbox senders, the IMAP poller when a mailbox is configured, and the scheduler. SIGTERM or
+outbox senders, the IMAP poller when a mailbox is configured, the scheduler, and the web server
+of one-click unsubscribe links when `PALABRE_HTTP_PORT` is set. SIGTERM or
 SIGINT stops it cleanly: no new update is taken, the sends in flight finish and are recorded,
 the messages claimed but not sent are given back, and the scheduler lets its transaction end.
 A component that crashes stops the others, and the process exits with status 1, so that a
@@ -74,6 +75,7 @@ class Service:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.application: Any = None
         self.scheduler: Any = None
+        self.web: Any = None
         self.failed: list[str] = []
 
     def _spawn(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
@@ -85,6 +87,18 @@ class Service:
         from scheduler.service import SchedulerService
 
         settings, database = self.settings, self.database
+        if settings.http_port is not None:
+            from palabre.web import WebServer
+
+            # Listening first: a port already taken stops the service before anything runs.
+            self.web = WebServer(settings, database)
+            await self.web.start()
+            self._spawn("web server", self.web.run(self.stop))
+        elif settings.public_url:
+            logger.warning(
+                "PALABRE_PUBLIC_URL is set without PALABRE_HTTP_PORT: the unsubscribe links in "
+                "emails lead nowhere"
+            )
         if settings.bot_enabled:
             await self._start_bot()
         self._spawn("email sender", EmailSender(settings, database).run(self.stop))

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     imap_mailbox: str = "INBOX"
     imap_poll_seconds: float = Field(60.0, gt=0)
 
+    # The small web server (one-click unsubscribe, health check), off unless a port is given.
+    http_port: int | None = Field(None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -70,6 +74,12 @@ class Settings(BaseSettings):
                 "postgresql://USER@HOST/DB"
             )
         return value
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
+        # `PALABRE_HTTP_PORT=` (empty, as in .env.example) means "no web server".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

@@ -240,3 +240,59 @@ async def test_a_token_telegram_refuses_stops_serve_with_one_clear_line(tmp_path
     assert process.returncode == 1
     assert "Telegram refuses the token in PALABRE_TELEGRAM_TOKEN" in stderr
     assert "Traceback" not in stderr and TOKEN not in stderr
+
+
+async def test_serve_answers_unsubscribe_links_and_stops_cleanly(tmp_path):
+    """With PALABRE_HTTP_PORT set, serve answers /healthz and the one-click unsubscribe link of
+    a person's emails, and SIGTERM stops the web server with the rest."""
+    import httpx
+
+    from mailer.tokens import unsubscribe_token
+    from models import Participant
+    from palabre.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'palabre.db'}"
+    secret = "serve-test-secret-0123456789abcdef"
+    await asyncio.to_thread(upgrade, url)
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            person = await make_participant(session, await make_consultation(session))
+    finally:
+        await database.dispose()
+    token = unsubscribe_token(Settings(_env_file=None, secret_key=secret), person.reply_key)
+    port = free_port()
+    process = start(
+        tmp_path,
+        url,
+        PALABRE_HTTP_PORT=str(port),
+        PALABRE_SECRET_KEY=secret,
+        PALABRE_PUBLIC_URL="https://palabre.example",
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            deadline = time.monotonic() + 30
+            while True:  # the server listens once the migrations have run
+                try:
+                    health = await client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the web server never answered"
+                    await asyncio.sleep(0.1)
+            assert (health.status_code, health.text) == (200, "ok")
+            answer = await client.post(
+                f"/email/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
+            )
+            assert answer.status_code == 200
+    finally:
+        status, stderr = await asyncio.to_thread(stop, process)
+
+    assert status == 0, stderr
+    assert "web server stopped" in stderr and "Traceback" not in stderr
+    assert token.partition(".")[2] not in stderr
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            assert (await session.get(Participant, person.id)).opted_out_at is not None
+    finally:
+        await database.dispose()
