@@ -31,7 +31,13 @@ AREAS: dict[str, list[tuple[Path, list[tuple[str, str]]]]] = {
         (ROOT / "templates" / "email", [("**.txt", "jinja2"), ("**.html", "jinja2")]),
         (ROOT / "mailer", [("**.py", "python")]),
     ],
-    "report": [(ROOT / "templates" / "report", [("**.txt", "jinja2"), ("**.html", "jinja2")])],
+    "report": [
+        (
+            ROOT / "templates" / "report",
+            [("**.txt", "jinja2"), ("**.html", "jinja2"), ("**.md", "jinja2")],
+        )
+    ],
+    "web": [(ROOT / "templates" / "web", [("**.html", "jinja2")])],
     "cli": [
         (ROOT / "palabre", [("**.py", "python")]),
         (ROOT / "scheduler", [("**.py", "python")]),

@@ -1,5 +1,5 @@
 """Running the process from the command line: phases, observations, findings, actions, ballots,
-results.
+results and the meeting brief.
 
 The command line acts as a coordinator: every decision is checked by the same rules as on the
 bot (a phase does not close before its minimum duration unless forced, with a reason) and lands
@@ -10,6 +10,7 @@ the database as it was.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,11 +20,12 @@ import typer
 from consultation import actions, files, findings, observations, participants, phases
 from consultation.clock import as_utc
 from consultation.errors import DefinitionError, UserError
+from consultation.ranking import personal_order
 from consultation.results import results as results_document
 from models import Action, Consultation, ScopeStatus
 from models.db import Database
 from palabre.commands.common import _, echo_json, fail, run, settings
-from palabre.render import render_error
+from palabre.render import render, render_error
 
 CLI = "cli"
 
@@ -584,24 +586,54 @@ def ballots_import(
 # --- results -------------------------------------------------------------------------------
 
 
+class BriefLocale(StrEnum):
+    FR = "fr"
+    EN = "en"
+
+
 def results(
     consultation: str | None = ConsultationOption,
     as_json: bool = typer.Option(
         False, "--json", help="Print JSON (documented in docs/results-json.md)."
     ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write the meeting brief to FILE as a printable HTML page."
+    ),
+    markdown: Path | None = typer.Option(
+        None, "--markdown", help="Write the meeting brief to FILE in Markdown (for the minutes)."
+    ),
+    locale: BriefLocale | None = typer.Option(
+        None, "--locale", help="Language of the meeting brief (default: PALABRE_LOCALE)."
+    ),
 ) -> None:
-    """Findings with their confirmation rates, the ranking of the actions, participation."""
+    """Findings with their confirmation rates, the ranking of the actions, participation.
 
-    async def work(database: Database) -> dict[str, Any]:
+    With --html or --markdown, write the meeting brief instead of printing the short form.
+    """
+
+    async def work(database: Database) -> tuple[dict[str, Any], dict[str, list[str]]]:
         async with database.session() as session:
             target = await _target(session, consultation)
-            return await results_document(session=session, consultation_id=target.id)
+            document = await results_document(session=session, consultation_id=target.id)
+            return document, {"in": list(target.scope_in), "out": list(target.scope_out)}
 
-    document = run(work)
+    document, scope = run(work)
+    briefs = [(path, name) for path, name in ((html, "brief.html"), (markdown, "brief.md")) if path]
+    if briefs:
+        language = locale.value if locale else settings().locale
+        context = brief_context(document, scope_in=scope["in"], scope_out=scope["out"])
+        # Render both before writing either: a template error leaves no file half-replaced.
+        texts = [(path, render(f"report/{name}", context, language)) for path, name in briefs]
+        for path, text in texts:
+            try:
+                path.write_text(text + "\n", encoding="utf-8")
+            except OSError as exc:
+                fail(_("Cannot write {file}: {reason}").format(file=path, reason=exc.strerror))
+            typer.echo(_("Meeting brief written to {file}.").format(file=path), err=as_json)
     if as_json:
         echo_json(document)
-        return
-    _print_results(document)
+    elif not briefs:
+        _print_results(document)
 
 
 def _rate(value: float | None) -> str:
@@ -678,3 +710,162 @@ def _print_results(document: dict[str, Any]) -> None:
     ]
     if flagged:
         echo(_("  Under-represented: {keys}").format(keys=", ".join(flagged)))
+
+
+# --- the meeting brief ---------------------------------------------------------------------
+
+
+def brief_context(
+    document: dict[str, Any], *, scope_in: list[str], scope_out: list[str]
+) -> dict[str, Any]:
+    """What `templates/report/brief.html` and `brief.md` show, from the results document.
+
+    The figures are the document's; this only arranges them for reading: categories in the
+    consultation's order with their labels, each finding's contest reasons in a shuffled order
+    (fixed by the finding, so the brief is the same each time it is made, and the order says
+    nothing about who wrote a reason or when), each category's ranking set against the overall
+    one. Labels stay `{fr, en}` dicts: the templates pick the reader's language.
+    """
+    info = document["consultation"]
+    labels: dict[str, Any] = {item["key"]: item["label"] for item in info["categories"]}
+
+    def label(key: str) -> Any:
+        return labels.get(key, key)
+
+    participation = document["participation"]
+    representation = participation.get("representation") or {}
+    categories = []
+    for key, row in participation["by_category"].items():
+        flags = representation.get(key) or {}
+        categories.append(
+            {
+                "key": key,
+                "label": label(key),
+                "invited": row["invited"],
+                "contributed": row["contributed"],
+                "share": row["contributed"] / row["invited"] if row["invited"] else None,
+                "under_represented": bool(flags.get("under_represented")),
+            }
+        )
+    invited = sum(row["invited"] for row in categories)
+    contributed = sum(row["contributed"] for row in categories)
+
+    found = []
+    for item in document["findings"]:
+        reasons = [reason.strip() for reason in item["contest_reasons"]]
+        seed = f"{info['slug']}:{item['code']}:{item['version']}:contest-reasons"
+        found.append(
+            {
+                **{key: item[key] for key in _FINDING_FIGURES},
+                "rate": item["confirmation_rate"],
+                "by_category": [
+                    {"key": key, "label": label(key), **row, "rate": row["confirmation_rate"]}
+                    for key, row in item["by_category"].items()
+                ],
+                "reasons": personal_order(reasons, seed),
+            }
+        )
+
+    ranking = document["ranking"]
+    overall = ranking["overall"]
+    top = set(overall["tiers"][0]) if ranking["ballots"] and overall["tiers"] else set()
+    by_category = []
+    order = list(labels) + sorted(set(ranking["by_category"]) - set(labels))
+    for key in [key for key in order if key in ranking["by_category"]]:
+        result = ranking["by_category"][key]
+        first = result["tiers"][0] if result["tiers"] else []
+        by_category.append(
+            {
+                "key": key,
+                "label": label(key),
+                "ballots": result["ballots"],
+                "table": result["table"],
+                "top": first,
+                "differs": bool(top) and set(first) != top,
+            }
+        )
+
+    questionnaires = [item for item in document["questionnaires"] if item["status"] != "scheduled"]
+    return {
+        "generated_at": document["generated_at"],
+        "consultation": {
+            "slug": info["slug"],
+            "title": info["title"],
+            "question": info["question"],
+            "timezone": info["timezone"],
+            "scope_in": scope_in,
+            "scope_out": scope_out,
+        },
+        "phases": [
+            {
+                "kind": phase["kind"],
+                "status": phase["status"],
+                "starts": phase["opened_at"] or phase["opens_at"],
+                "ends": phase["closed_at"] or phase["closes_at"],
+            }
+            for phase in document["phases"]
+        ],
+        "participation": {
+            "categories": categories,
+            "invited": invited,
+            "contributed": contributed,
+            "share": contributed / invited if invited else None,
+            "concentration": participation.get("concentration") or {},
+            "under_represented": [row["label"] for row in categories if row["under_represented"]],
+            "rules": participation.get("rules") or {},
+        },
+        "findings": found,
+        "ranking": {
+            "ballots": ranking["ballots"],
+            "k": ranking["k"],
+            "candidates": ranking["candidates"],
+            "table": overall["table"],
+            "condorcet_winner": overall["condorcet_winner"],
+            "by_category": by_category,
+            "silent": [
+                label(key) for key, count in ranking["ballots_by_category"].items() if not count
+            ],
+        },
+        "questionnaires": [
+            {
+                "title": item["title"],
+                "status": item["status"],
+                "respondents": item["respondents"],
+                "questions": [_question(question) for question in item["questions"]],
+            }
+            for item in questionnaires
+        ],
+        "questionnaires_to_come": [
+            item["title"] for item in document["questionnaires"] if item["status"] == "scheduled"
+        ],
+    }
+
+
+_FINDING_FIGURES = ("code", "text", "version", "confirm", "contest", "abstain", "answers")
+_FINDING_FIGURES += ("awaiting_new_answer", "observation_count")
+
+
+def _question(question: dict[str, Any]) -> dict[str, Any]:
+    """One question's results for the brief: Likert and choice counts with their shares."""
+    row: dict[str, Any] = {
+        "position": question["position"],
+        "kind": question["kind"],
+        "prompt": question["prompt"],
+        "answers": question["answers"],
+        "skipped": question["skipped"],
+    }
+    answers = question["answers"]
+    if question["kind"] == "likert":
+        row["mean"] = question["mean"]
+        row["points"] = [
+            {"point": point, "count": count, "share": count / answers if answers else 0}
+            for point, count in question["distribution"].items()
+        ]
+    elif question["kind"] == "choice":
+        row["choices"] = [
+            {"label": choice, "count": count, "share": count / answers if answers else 0}
+            for choice, count in zip(question["choices"], question["counts"], strict=True)
+        ]
+    else:
+        row["texts"] = [text.strip() for text in question.get("texts", [])]
+    return row
