@@ -56,6 +56,32 @@ def _database(folder: Path, name: str) -> str:
     return url
 
 
+async def bare_insert(url: str, count: int, *, template: str, payload: dict, prefix: str) -> None:
+    """The baseline of every outbox case: `count` rows in one executemany, nothing else."""
+    from consultation.clock import now
+
+    current = now()
+    database = Database(url)
+    async with database.session() as session:
+        await session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "channel": "telegram",
+                    "address": f"chat-{index}",
+                    "template": template,
+                    "payload": payload,
+                    "dedupe_key": f"{prefix}:{index}",
+                    "status": "pending",
+                    "next_attempt_at": current,
+                    "created_at": current,
+                }
+                for index in range(count)
+            ],
+        )
+    await database.dispose()
+
+
 def outbox_cases(folder: Path, rows: int) -> list[Case]:
     subject_url = _database(folder, "subject.db")
     baseline_url = _database(folder, "baseline.db")
@@ -88,21 +114,13 @@ def outbox_cases(folder: Path, rows: int) -> list[Case]:
         await database.dispose()
 
     async def enqueue_baseline() -> None:
-        from consultation.clock import now
-
-        prefix = f"b{next(run)}"
-        current = now()
-        database = Database(baseline_url)
-        async with database.session() as session:
-            await session.execute(
-                insert(OutboxMessage),
-                [
-                    row(index, prefix)
-                    | {"status": "pending", "next_attempt_at": current, "created_at": current}
-                    for index in range(rows)
-                ],
-            )
-        await database.dispose()
+        await bare_insert(
+            baseline_url,
+            rows,
+            template="findings_published",
+            payload={"codes": ["F1", "F2"], "count": 2},
+            prefix=f"b{next(run)}",
+        )
 
     async def drain_subject() -> None:
         database = Database(subject_url)
@@ -196,29 +214,13 @@ def publish_case(folder: Path, people: int) -> Case:
         await database.dispose()
 
     async def baseline() -> None:
-        from consultation.clock import now
-
-        prefix = f"p{next(rounds)}"
-        current = now()
-        database = Database(baseline_url)
-        async with database.session() as session:
-            await session.execute(
-                insert(OutboxMessage),
-                [
-                    {
-                        "channel": "telegram",
-                        "address": f"chat-{index}",
-                        "template": "findings_published",
-                        "payload": {"codes": ["F1", "F2", "F3"], "count": 3},
-                        "dedupe_key": f"{prefix}:{index}",
-                        "status": "pending",
-                        "next_attempt_at": current,
-                        "created_at": current,
-                    }
-                    for index in range(people)
-                ],
-            )
-        await database.dispose()
+        await bare_insert(
+            baseline_url,
+            people,
+            template="findings_published",
+            payload={"codes": ["F1", "F2", "F3"], "count": 3},
+            prefix=f"p{next(rounds)}",
+        )
 
     return measure(
         f"publish 3 findings to {people:,} (SQLite)",
@@ -285,27 +287,13 @@ def reminder_case(folder: Path, people: int) -> Case:
         await database.dispose()
 
     async def baseline() -> None:
-        prefix = f"r{next(runs)}"
-        current = manual.now()
-        database = Database(baseline_url)
-        async with database.session() as session:
-            await session.execute(
-                insert(OutboxMessage),
-                [
-                    {
-                        "channel": "telegram",
-                        "address": f"chat-{index}",
-                        "template": "reminder",
-                        "payload": {"observation": True},
-                        "dedupe_key": f"{prefix}:{index}",
-                        "status": "pending",
-                        "next_attempt_at": current,
-                        "created_at": current,
-                    }
-                    for index in range(owing)
-                ],
-            )
-        await database.dispose()
+        await bare_insert(
+            baseline_url,
+            owing,
+            template="reminder",
+            payload={"observation": True},
+            prefix=f"r{next(runs)}",
+        )
 
     return measure(
         f"48 h reminder, {owing:,} of {people:,} (SQLite)",
