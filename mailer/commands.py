@@ -9,6 +9,10 @@ savepoint so that one refusal does not undo the others, and collects everything 
 
 Every keyword is case-insensitive and accents are optional: `F3 oui`, `f3 OUI`, `F3 conteste :
 trop vague`, `CLASSEMENT A3 A1 A7`, `Q2 4`, `OBS : ...`.
+
+A command whose answer is more than a line of the receipt (what became of my contributions, my
+data as a file, the code that confirms an erasure) returns a `Letter`: the reply path writes it
+to the outbox as an email of its own, and leaves the receipt out when the letters say it all.
 """
 
 from __future__ import annotations
@@ -22,19 +26,22 @@ from typing import Any, ClassVar
 from jinja2 import TemplateNotFound
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import observations, preferences, questionnaires
+from consultation import observations, preferences, privacy, questionnaires, trace
 from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
 from consultation.findings import record_stance
 from consultation.status import awaiting
+from mailer import tokens
 from models import Cadence, Channel, Participant, StanceChoice
 from palabre.render import localized, render_error
+from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_LINES = 200
 MAX_COMMANDS = 40
 EXCERPT = 160
+TRACE_EXCERPT = 300
 
 # What each stance is called in a reply; the first word of each language is the one our
 # prefilled links use (see `reply_words`).
@@ -115,6 +122,11 @@ CONSENT_WORDS = (
     "accepter",
 )
 HELP_WORDS = ("aide", "help")
+MINE_WORDS = ("mine", "suivi", "mes contributions", "my contributions")
+MYDATA_WORDS = ("mydata", "my data", "mes donnees", "mesdonnees")
+FORGET_WORDS = ("forget", "oublier", "forget me", "oubliez-moi", "oubliez moi")
+# The emails commands answer with (see `Letter`), all written to the email channel only.
+LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten")
 LOCALE_WORDS = {"francais": "fr", "french": "fr", "english": "en", "anglais": "en"}
 
 # Words that begin a line meant as a command; a line starting so and not understood is quoted
@@ -139,6 +151,9 @@ def reply_words(locale: str) -> dict[str, str]:
             "stop": "STOP",
             "accept": "I ACCEPT",
             "help": "HELP",
+            "mine": "MINE",
+            "mydata": "MYDATA",
+            "forget": "FORGET",
         }
     return {
         "confirm": "oui",
@@ -152,6 +167,9 @@ def reply_words(locale: str) -> dict[str, str]:
         "stop": "STOP",
         "accept": "J'ACCEPTE",
         "help": "AIDE",
+        "mine": "SUIVI",
+        "mydata": "MES DONNÉES",
+        "forget": "OUBLIER",
     }
 
 
@@ -209,6 +227,20 @@ class Parsed:
 
 
 @dataclass
+class Letter:
+    """An email a command answers with, written to the outbox by the reply path.
+
+    `payload` is plain JSON like every outbox payload. `address` is set only for the goodbye of
+    a person just forgotten: the row then names no participant (the erasure has already removed
+    the address from the person), only where this one last email goes.
+    """
+
+    template: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    address: str | None = None
+
+
+@dataclass
 class Receipt:
     """What became of each line of a reply: the content of the receipt email."""
 
@@ -217,6 +249,20 @@ class Receipt:
     not_understood: list[str] = field(default_factory=list)
     ignored: list[dict[str, Any]] = field(default_factory=list)
     help: bool = False
+    letters: list[Letter] = field(default_factory=list)
+
+    @property
+    def needed(self) -> bool:
+        """Whether a receipt must go: not when the letters answer every line that counts.
+
+        A reply that only says MINE gets the email about its contributions, not that email
+        and a receipt announcing it; greetings around the command need no answer either.
+        """
+        if not self.letters or self.refused or self.not_understood:
+            return True
+        if any(item["why"] != "not_a_command" for item in self.ignored):
+            return True
+        return len(self.processed) > len(self.letters)
 
     def as_payload(self) -> dict[str, Any]:
         return {
@@ -237,6 +283,11 @@ class Command:
     order: ClassVar[int] = 1
     # Whether the following lines of the same paragraph belong to it (a long observation).
     takes_paragraph: ClassVar[bool] = False
+    # Whether it may be the subject of an email with no body (a `mailto:` with a subject only).
+    in_subject: ClassVar[bool] = False
+    # Whether someone who said STOP and now sends it has come back (not for STOP or HELP, nor
+    # for asking what Palabre holds about them).
+    brings_back: ClassVar[bool] = True
 
     def parse(self, line: str) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -252,15 +303,24 @@ class Command:
     def extend(self, args: dict[str, Any], more: str) -> None:
         """Add a continuation line (only for `takes_paragraph` commands)."""
 
+    def allowed_in_subject(self, args: dict[str, Any]) -> bool:
+        return self.in_subject
+
     async def process(
-        self, *, session: AsyncSession, participant: Participant, args: dict[str, Any]
+        self,
+        *,
+        session: AsyncSession,
+        participant: Participant,
+        args: dict[str, Any],
+        settings: Settings,
     ) -> dict[str, Any]:
+        """Do it; the outcome for the receipt, with a `Letter` under "letter" if it answers so."""
         raise NotImplementedError
 
 
-def _excerpt(text: str) -> str:
+def _excerpt(text: str, limit: int = EXCERPT) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1].rstrip() + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 class StanceCommand(Command):
@@ -293,7 +353,7 @@ class StanceCommand(Command):
     def extend(self, args: dict[str, Any], more: str) -> None:
         args["reason"] = f"{args['reason']}\n{more}".strip()
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         for code in args["codes"]:
             await record_stance(
                 session=session,
@@ -355,7 +415,7 @@ class RankCommand(Command):
         codes = [f"A{n}" for n in re.findall(r"\bA\s?(\d{1,4})\b", found[1], re.I)]
         return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await cast_ballot(
             session=session, participant=participant, codes=args["codes"], channel=Channel.EMAIL
         )
@@ -389,7 +449,7 @@ class ObservationCommand(_TextCommand):
     arguments = "OBS: <text>"
     words = OBSERVATION_WORDS
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await observations.submit_observation(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
@@ -401,7 +461,7 @@ class ProposalCommand(_TextCommand):
     arguments = "PROP: <text>"
     words = PROPOSAL_WORDS
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         action = await propose_action(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
@@ -439,7 +499,7 @@ class AnswerCommand(Command):
         if not args["value"].isdigit():
             args["value"] = args["text"]
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         questionnaire = await questionnaires.current_questionnaire(
             session=session, participant=participant
         )
@@ -485,11 +545,12 @@ class DailyCommand(_WordCommand):
     name = "daily"
     arguments = "QUOTIDIEN|DAILY"
     words = DAILY_WORDS
+    in_subject = True
 
     def target(self, args):
         return "cadence"
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await preferences.set_cadence(
             session=session, participant=participant, cadence=Cadence.DAILY
         )
@@ -500,11 +561,12 @@ class WeeklyCommand(_WordCommand):
     name = "weekly"
     arguments = "HEBDO|WEEKLY"
     words = WEEKLY_WORDS
+    in_subject = True
 
     def target(self, args):
         return "cadence"
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await preferences.set_cadence(
             session=session, participant=participant, cadence=Cadence.WEEKLY
         )
@@ -516,8 +578,10 @@ class StopCommand(_WordCommand):
     arguments = "STOP"
     words = STOP_WORDS
     order = 9
+    in_subject = True
+    brings_back = False
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await preferences.opt_out(session=session, participant=participant, channel=Channel.EMAIL)
         return {"kind": "stop"}
 
@@ -527,8 +591,9 @@ class ConsentCommand(_WordCommand):
     arguments = "J'ACCEPTE|I ACCEPT"
     words = CONSENT_WORDS
     order = 0
+    in_subject = True
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await preferences.give_consent(
             session=session, participant=participant, channel=Channel.EMAIL
         )
@@ -539,12 +604,13 @@ class LocaleCommand(Command):
     name = "locale"
     arguments = "FRANÇAIS|ENGLISH"
     order = 0
+    in_subject = True
 
     def parse(self, line: str) -> dict[str, Any] | None:
         folded = fold(line).strip(_SEPARATORS + "!")
         return {"locale": LOCALE_WORDS[folded]} if folded in LOCALE_WORDS else None
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         await preferences.set_locale(
             session=session, participant=participant, locale=args["locale"]
         )
@@ -555,9 +621,147 @@ class HelpCommand(_WordCommand):
     name = "help"
     arguments = "AIDE|HELP"
     words = HELP_WORDS
+    in_subject = True
+    brings_back = False
 
-    async def process(self, *, session, participant, args):
+    async def process(self, *, session, participant, args, settings):
         return {"kind": "help"}
+
+
+# What Palabre holds of me, as on Telegram (/mine, /mydata, /forget). Asking is not coming back
+# after a STOP, and the answers go by email, where the question came from.
+
+
+def _action_view(action: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": action["code"],
+        "text": _excerpt(action["text"], TRACE_EXCERPT),
+        **{key: action[key] for key in ("status", "rank", "tied", "of")},
+    }
+
+
+def _trace_item(item: dict[str, Any]) -> dict[str, Any]:
+    if item["kind"] == "proposal":
+        return {
+            "kind": "proposal",
+            "code": item["code"],
+            "excerpt": _excerpt(item["text"], TRACE_EXCERPT),
+            "created_at": item["created_at"],
+            "status": item["status"],
+            "became": _action_view(item["became"]),
+        }
+    return {
+        "kind": "observation",
+        "excerpt": _excerpt(item["text"], TRACE_EXCERPT),
+        "created_at": item["created_at"],
+        "scope_status": item["scope_status"],
+        "scope_reason": _excerpt(item["scope_reason"] or "", TRACE_EXCERPT),
+        "merged": item["merged"],
+        "findings": [
+            {
+                "code": finding["code"],
+                "text": _excerpt(finding["text"], TRACE_EXCERPT),
+                "actions": [_action_view(action) for action in finding["actions"]],
+            }
+            for finding in item["findings"]
+        ],
+    }
+
+
+def _trace_payload(contributions: list[dict[str, Any]]) -> dict[str, Any]:
+    """`trace.contributions_of` as the `contributions` email shows it: excerpts of what the
+    person wrote, and the findings and actions it led to, with their texts and ranks."""
+    items = [_trace_item(item) for item in contributions]
+    actions = [
+        action
+        for item in items
+        for action in (
+            [item["became"]]
+            if item["kind"] == "proposal"
+            else [a for finding in item["findings"] for a in finding["actions"]]
+        )
+    ]
+    return {
+        "contributions": items,
+        "has_actions": bool(actions),
+        # Ranks appear once the ranking is over (see `consultation.trace`).
+        "ranked": any(action["rank"] is not None for action in actions),
+    }
+
+
+class MineCommand(_WordCommand):
+    name = "mine"
+    arguments = "SUIVI|MINE"
+    words = MINE_WORDS
+    in_subject = True
+    brings_back = False
+
+    async def process(self, *, session, participant, args, settings):
+        contributions = await trace.contributions_of(session=session, participant=participant)
+        payload = _trace_payload(contributions)
+        return {"kind": "mine", "letter": Letter(template="contributions", payload=payload)}
+
+
+class MyDataCommand(_WordCommand):
+    """The export itself is built when the email is composed (`mailer.compose.documents_for`):
+    the payload stays empty, so the outbox holds no second copy of the person's data, and the
+    file says what is true when it leaves."""
+
+    name = "mydata"
+    arguments = "MES DONNÉES|MYDATA"
+    words = MYDATA_WORDS
+    in_subject = True
+    brings_back = False
+
+    async def process(self, *, session, participant, args, settings):
+        return {"kind": "mydata", "letter": Letter(template="data_export")}
+
+
+class ForgetCommand(Command):
+    """FORGET answers with a code; FORGET <code> erases, then says goodbye.
+
+    An email can be replayed or sent by mistake, so erasure needs a second message carrying a
+    code only the person's mailbox received (`tokens.forget_code`). The goodbye is written
+    after `privacy.forget`, which removes the address from the person and cancels their pending
+    messages: so it carries the old address itself and names no participant.
+    """
+
+    name = "forget"
+    arguments = "OUBLIER|FORGET, then OUBLIER|FORGET <code>"
+    # Last: the other lines of the same email are recorded before the erasure.
+    order = 10
+    in_subject = True
+    brings_back = False
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        found = _starts_with_word(line, FORGET_WORDS)
+        if found is None:
+            return None
+        rest = found[1].strip(_SEPARATORS + "!")
+        if not rest:
+            return {"code": ""}
+        code = tokens.normalize_code(rest)
+        return {"code": code} if re.fullmatch(r"[A-Z0-9]{4,10}", code) else None
+
+    def allowed_in_subject(self, args: dict[str, Any]) -> bool:
+        # Asking, yes; confirming, only in the body, where the person typed it.
+        return not args["code"]
+
+    async def process(self, *, session, participant, args, settings):
+        if not args["code"]:
+            code = tokens.forget_code(settings, participant.reply_key)
+            payload = {"code": code, "hours": tokens.FORGET_CODE_HOURS}
+            return {
+                "kind": "forget_code",
+                "letter": Letter(template="forget_confirm", payload=payload),
+            }
+        if not tokens.check_forget_code(settings, participant.reply_key, args["code"]):
+            raise UserError("reply.forget_code")
+        address, locale = participant.email, participant.locale
+        await privacy.forget(session=session, participant=participant, by=participant)
+        logger.info("participant %s erased their data by email", participant.id)
+        goodbye = Letter(template="forgotten", payload={"locale": locale}, address=address)
+        return {"kind": "forgotten", "letter": goodbye}
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -572,6 +776,9 @@ COMMANDS: tuple[Command, ...] = (
     ConsentCommand(),
     LocaleCommand(),
     HelpCommand(),
+    MineCommand(),
+    MyDataCommand(),
+    ForgetCommand(),
 )
 
 
@@ -602,8 +809,11 @@ _KEYWORDS = {
         *STOP_WORDS,
         *CONSENT_WORDS,
         *HELP_WORDS,
+        *MINE_WORDS,
+        *MYDATA_WORDS,
+        *FORGET_WORDS,
     )
-} - {"je", "i", "se", "every", "chaque"}
+} - {"je", "i", "se", "every", "chaque", "mes", "my", "suivi"}
 
 
 def looks_like_a_command(line: str) -> bool:
@@ -628,14 +838,9 @@ def read_lines(lines: list[str], subject: str = "") -> Reading:
     """Sort the cleaned lines of a reply into commands, lines not understood, lines ignored."""
     reading = Reading()
     subject_command = parse_line(strip_reply_prefix(subject)) if subject else None
-    if subject_command is not None and subject_command.command.name in {
-        "stop",
-        "daily",
-        "weekly",
-        "consent",
-        "help",
-        "locale",
-    }:
+    if subject_command is not None and subject_command.command.allowed_in_subject(
+        subject_command.args
+    ):
         subject_command.line = subject.strip()
         reading.commands.append(subject_command)
     previous: Parsed | None = None
@@ -706,14 +911,16 @@ _OUTCOME_FIELDS: dict[str, Any] = {
 }
 
 
-async def execute(*, session: AsyncSession, participant: Participant, reading: Reading) -> Receipt:
+async def execute(
+    *, session: AsyncSession, participant: Participant, reading: Reading, settings: Settings
+) -> Receipt:
     """Run each command in its own savepoint; a refusal is explained, not fatal."""
     receipt = Receipt(not_understood=list(reading.not_understood), ignored=list(reading.ignored))
     for parsed in reading.commands:
         try:
             async with session.begin_nested():
                 outcome = await parsed.command.process(
-                    session=session, participant=participant, args=parsed.args
+                    session=session, participant=participant, args=parsed.args, settings=settings
                 )
         except UserError as exc:
             logger.info("reply command refused: %s", exc.code)
@@ -721,6 +928,9 @@ async def execute(*, session: AsyncSession, participant: Participant, reading: R
                 {"line": _excerpt(parsed.line), "reason": _sentence(exc, participant.locale)}
             )
             continue
+        letter = outcome.pop("letter", None)
+        if letter is not None:
+            receipt.letters.append(letter)
         outcome = {**_OUTCOME_FIELDS, **outcome, "line": _excerpt(parsed.line)}
         if outcome["kind"] == "help":
             receipt.help = True

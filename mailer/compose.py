@@ -3,11 +3,18 @@
 `templates/email/<name>.subject.txt`, `<name>.txt` and `<name>.html` are rendered with the same
 context (the payload, the consultation, the reader, and `mail`: the reader's reply address and a
 `mailto(body)` helper for prefilled replies), so the two parts always say the same thing.
+
+A few emails carry a document built from the database when they are sent, not stored in the
+payload (`documents_for`, called by the sender right after it claims them): the `data_export` a
+person asks for with MYDATA is their `privacy.export_data` as a JSON file. The outbox then never
+holds a second copy of their data, and the file is as fresh as the moment it leaves.
 """
 
 from __future__ import annotations
 
 import email.policy
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -16,16 +23,33 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from consultation import clock
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from consultation import clock, privacy
 from mailer import headers, tokens
-from mailer.commands import reply_words
+from mailer.commands import LETTER_TEMPLATES, reply_words
 from models import Consultation, OutboxMessage, Participant
 from palabre.i18n import normalize_locale
 from palabre.render import message_context, render
 from palabre.settings import Settings
 
 # Templates that answer a message a person wrote (RFC 3834: "auto-replied", not "auto-generated").
-ANSWERS = frozenset({"email_receipt", "email_sender_mismatch"})
+ANSWERS = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})
+# The goodbye after an erasure goes to an address no participant holds any more: once the
+# message is settled, the sender removes that address (and the payload) from its row.
+LAST_WORDS = frozenset({"forgotten"})
+# Templates whose email carries a document built at send time (see `documents_for`).
+WITH_DOCUMENTS = frozenset({"data_export"})
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to an email."""
+
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "json"
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,22 @@ class Composed:
 
 class NoAddress(Exception):
     """The message has nobody to go to (no address, or the person was forgotten)."""
+
+
+async def documents_for(*, session: AsyncSession, message: OutboxMessage) -> list[Attachment]:
+    """The files `message` carries, read from the database now; none for most templates.
+
+    Nothing for a person forgotten in the meantime: `compose` refuses to write to them anyway.
+    """
+    if message.template not in WITH_DOCUMENTS or message.participant_id is None:
+        return []
+    participant = await session.get(Participant, message.participant_id)
+    if participant is None or participant.erased_at is not None:
+        return []
+    document = await privacy.export_data(session=session, participant=participant)
+    content = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    slug = document["consultation"]["slug"] or "palabre"
+    return [Attachment(filename=f"palabre-{slug}-my-data.json", content=content)]
 
 
 def mailto(address: str | None, body: str = "", subject: str | None = None) -> str:
@@ -105,13 +145,19 @@ def compose(
     participant: Participant | None,
     consultation: Consultation | None,
     now: datetime | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Composed:
-    """Render one outbox message into an email with all of Palabre's headers."""
+    """Render one outbox message into an email with all of Palabre's headers.
+
+    `attachments` are those `documents_for` built; a template that needs one refuses without.
+    """
     address = message.address or (participant.email if participant is not None else None)
     if participant is not None and participant.erased_at is not None:
         raise NoAddress("the participant asked to be forgotten")
     if not address:
         raise NoAddress("no email address")
+    if message.template in WITH_DOCUMENTS and not attachments:
+        raise ValueError(f"{message.template} is sent with its document (see documents_for)")
     locale = locale_of(message, participant, consultation)
     context = message_context(
         payload=message.payload or {}, consultation=consultation, recipient=participant
@@ -164,6 +210,13 @@ def compose(
     email_message.add_alternative(
         html + "\n", subtype="html", charset="utf-8", cte="quoted-printable"
     )
+    for attachment in attachments:
+        email_message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+        )
     # After the parts: set_content() clears every Content-* header set before it.
     email_message["Content-Language"] = locale
 

@@ -8,7 +8,8 @@ cut away; an HTML-only reply is turned into text first).
 `handle(settings=, database=, raw=)` acts on it in one transaction: the message is recorded by
 its Message-ID first (a second delivery of the same message then does nothing), then a bounce is
 counted, an automatic answer dropped, a reply from the wrong address reported to the person at
-their registered address, or the reply's commands are run and a receipt is written to the outbox.
+their registered address, or the reply's commands are run and a receipt is written to the outbox,
+with the emails some commands answer with (`commands.Letter`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 LANGUAGES = ["fr", "en"]
 MAX_TEXT = 20_000
 RECEIPTS_PER_HOUR = 20
+# What counts towards RECEIPTS_PER_HOUR: every email that answers a reply.
+ANSWERS = ("email_receipt", *commands.LETTER_TEMPLATES)
 MAX_RAW = 10_000_000
 
 # Our marker, in every language we write it in (see templates/email/base.*).
@@ -556,11 +559,13 @@ async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> O
     await bounces.clear_bounces(session=session, participant=participant)
     found = commands.read_lines(reading.lines, reading.subject)
     if participant.opted_out_at is not None and any(
-        parsed.command.name not in {"stop", "help"} for parsed in found.commands
+        parsed.command.brings_back for parsed in found.commands
     ):
         # Someone who said STOP and now writes a command has come back, as on Telegram.
         await preferences.opt_in(session=session, participant=participant, channel=Channel.EMAIL)
-    receipt = await commands.execute(session=session, participant=participant, reading=found)
+    receipt = await commands.execute(
+        session=session, participant=participant, reading=found, settings=settings
+    )
     payload = {
         **receipt.as_payload(),
         "in_reply_to": _angle(reading.message_id),
@@ -571,6 +576,12 @@ async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> O
         "fault": False,
     }
     answered = await _should_answer(session, participant, reading, found)
+    forgotten = participant.erased_at is not None
+    letters = await _write_letters(
+        session, participant, reading, record, receipt, answered=answered
+    )
+    # A person just forgotten gets the goodbye only; their receipt could not reach them anyway.
+    answered = answered and receipt.needed and not forgotten
     if answered:
         await outbox.enqueue(
             session=session,
@@ -585,24 +596,60 @@ async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> O
     _finish(
         record,
         "processed",
-        participant.id,
+        # As `privacy.forget` does for their earlier messages: nothing links this one to them.
+        None if forgotten else participant.id,
         processed=len(receipt.processed),
         refused=len(receipt.refused),
         not_understood=len(receipt.not_understood),
         ignored=len(receipt.ignored),
-        unanswered=None if answered else True,
+        letters=letters or None,
+        unanswered=None if answered or letters else True,
     )
     return Outcome("processed", participant.id, payload if answered else None)
+
+
+async def _write_letters(
+    session: AsyncSession,
+    participant: Participant,
+    reading: Reading,
+    record: InboundRecord,
+    receipt: commands.Receipt,
+    *,
+    answered: bool,
+) -> int:
+    """Write the emails the commands answered with, beside the receipt (same guards).
+
+    The goodbye of an erasure (a letter with its own `address`) always goes, whatever the hourly
+    limit: it is the last email this address will ever get from us. It names no participant, so
+    nothing links the row to the anonymous marker the person became; the sender removes the
+    address from the row once it has gone (see `mailer.sender`). Returns how many were written.
+    """
+    written = 0
+    for number, letter in enumerate(receipt.letters):
+        if letter.address is None and (not answered or participant.erased_at is not None):
+            continue
+        written += await outbox.enqueue(
+            session=session,
+            channel=Channel.EMAIL,
+            template=letter.template,
+            payload={**letter.payload, "in_reply_to": _angle(reading.message_id)},
+            dedupe_key=f"{letter.template}:{record.id}:{number}",
+            participant_id=None if letter.address else participant.id,
+            address=letter.address,
+            consultation_id=participant.consultation_id,
+            interactive=True,
+        )
+    return written
 
 
 async def _should_answer(
     session: AsyncSession, participant: Participant, reading: Reading, found: commands.Reading
 ) -> bool:
-    """Whether this reply gets a receipt; the guards against a mail loop.
+    """Whether this reply gets an answer (a receipt, a letter); the guards against a mail loop.
 
     A message with no line of its own (only our quoted text, as a mailbox that forwards our
     receipts back to us would send) gets none, and neither does anyone who already got
-    `RECEIPTS_PER_HOUR` receipts in the last hour.
+    `RECEIPTS_PER_HOUR` answers (`ANSWERS`) in the last hour.
     """
     if not found.commands and not any(line.strip() for line in reading.lines):
         logger.info("reply with nothing of its own from participant %s: no receipt", participant.id)
@@ -612,7 +659,7 @@ async def _should_answer(
             select(func.count())
             .select_from(OutboxMessage)
             .where(OutboxMessage.participant_id == participant.id)
-            .where(OutboxMessage.template == "email_receipt")
+            .where(OutboxMessage.template.in_(ANSWERS))  # type: ignore[attr-defined]
             .where(OutboxMessage.created_at >= clock.now() - timedelta(hours=1))
         )
     ).one()

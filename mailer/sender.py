@@ -10,6 +10,10 @@ Every message is settled in its own short transaction:
   after the data was sent may mean the relay has it; the same Message-ID goes out again);
 - a 5xx for the recipient (at RCPT or DATA): dead, and one hard bounce counted for the person;
 - a 5xx for our sender address (at MAIL): dead, and logged as a configuration problem.
+
+The goodbye to a person who asked by email to be forgotten (`compose.LAST_WORDS`) names no
+participant and carries its own address; it loses that address and its payload once sent or
+dead, as `privacy.forget` does for the person's other messages.
 """
 
 from __future__ import annotations
@@ -34,8 +38,16 @@ from sqlmodel import select
 
 from consultation import clock, outbox
 from mailer import bounces
-from mailer.compose import Composed, NoAddress, compose
-from models import Channel, Consultation, EmailStatus, OutboxMessage, Participant
+from mailer.compose import (
+    LAST_WORDS,
+    WITH_DOCUMENTS,
+    Attachment,
+    Composed,
+    NoAddress,
+    compose,
+    documents_for,
+)
+from models import Channel, Consultation, EmailStatus, OutboxMessage, OutboxStatus, Participant
 from models.db import Database
 from palabre.settings import Settings
 
@@ -306,10 +318,11 @@ class EmailSender:
                 Consultation,
                 {m.consultation_id for m in claimed} | {p.consultation_id for p in people.values()},
             )
+        documents = await self._documents(claimed)
         jobs: list[_Job] = []
         unsendable: list[tuple[int, str, str]] = []
         for message in claimed:
-            outcome = self._prepare(message, people, consultations)
+            outcome = self._prepare(message, people, consultations, documents.get(message.id, []))
             if isinstance(outcome, _Job):
                 jobs.append(outcome)
             else:
@@ -318,16 +331,38 @@ class EmailSender:
             async with self.database.session() as session:
                 for message_id, action, reason in unsendable:
                     if action == "cancel":
-                        await outbox.cancel(session=session, message_id=message_id, reason=reason)
+                        row = await outbox.cancel(
+                            session=session, message_id=message_id, reason=reason
+                        )
                     else:
-                        await outbox.mark_dead(session=session, message_id=message_id, error=reason)
+                        row = await outbox.mark_dead(
+                            session=session, message_id=message_id, error=reason
+                        )
+                    _forget_address(row)
         return jobs, len(claimed)
+
+    async def _documents(self, claimed: list[OutboxMessage]) -> dict[int, list[Attachment]]:
+        """The files some emails carry (MYDATA's export), built now from the database.
+
+        In a transaction of their own, after the claim's: SQLite's write lock is not held
+        while they are read.
+        """
+        wanted = [message for message in claimed if message.template in WITH_DOCUMENTS]
+        if not wanted:
+            return {}
+        async with self.database.session() as session:
+            return {
+                message.id: await documents_for(session=session, message=message)
+                for message in wanted
+                if message.id is not None
+            }
 
     def _prepare(
         self,
         message: OutboxMessage,
         people: dict[int, Participant],
         consultations: dict[int, Consultation],
+        attachments: list[Attachment],
     ) -> _Job | tuple[int, str, str]:
         """The email for one claimed row, or (id, "cancel" | "dead", why) when there is none."""
         assert message.id is not None
@@ -349,6 +384,7 @@ class EmailSender:
                 message=message,
                 participant=participant,
                 consultation=consultation,
+                attachments=attachments,
             )
         except NoAddress as exc:
             return (message.id, "cancel", str(exc))
@@ -427,11 +463,12 @@ class EmailSender:
             async with self.database.session() as session:
                 for job, failure in outcomes:
                     if failure is None:
-                        await outbox.mark_sent(
+                        row = await outbox.mark_sent(
                             session=session,
                             message_id=job.message_id,
                             external_id=job.composed.message_id,
                         )
+                        _forget_address(row)
                         sent += 1
                     else:
                         await self._failed(session, job, failure)
@@ -440,11 +477,15 @@ class EmailSender:
     async def _failed(self, session, job: _Job, failure: SendFailure) -> None:
         logger.info("email %s not sent: %s", job.message_id, failure.reason)
         if not failure.permanent:
-            await outbox.mark_retry(
+            row = await outbox.mark_retry(
                 session=session, message_id=job.message_id, error=failure.reason
             )
+            _forget_address(row)
             return
-        await outbox.mark_dead(session=session, message_id=job.message_id, error=failure.reason)
+        row = await outbox.mark_dead(
+            session=session, message_id=job.message_id, error=failure.reason
+        )
+        _forget_address(row)
         if failure.bounce and job.participant_id is not None:
             participant = await session.get(Participant, job.participant_id)
             if participant is not None:
@@ -454,6 +495,21 @@ class EmailSender:
                     reason=failure.reason,
                     limit=self.settings.bounce_limit,
                 )
+
+
+def _forget_address(message: OutboxMessage) -> None:
+    """A settled goodbye keeps only its template and dates: the address is nobody's any more.
+
+    Left alone while it waits for another attempt; the relay's error may quote the address.
+    """
+    if message.template not in LAST_WORDS or message.participant_id is not None:
+        return
+    if message.status in {OutboxStatus.PENDING, OutboxStatus.SENDING}:
+        return
+    message.address = None
+    message.payload = {}
+    if message.last_error is not None:
+        message.last_error = "not delivered (the address is forgotten)"
 
 
 async def _by_id(session, model, ids: set[int | None]) -> dict:

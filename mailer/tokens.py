@@ -9,6 +9,11 @@ signature matches (compared in constant time) AND its key names a participant in
 Reply tokens and bounce (VERP) tokens are signed for different purposes, so the envelope sender
 of a digest, which the recipient's server may show, cannot be used as a reply address.
 
+The confirmation code of an erasure asked by email (`FORGET`, then `FORGET <code>`) is signed the
+same way, from the person's reply key and the hour it was issued: nothing is stored, a code
+stops working after `FORGET_CODE_HOURS`, and, since `forget` replaces the reply key, it can
+never be used twice.
+
 Separators: the issue asks for `+` and `.` to be accepted between the base local part and the
 token, because some mail hosts only deliver `reply.anything@` to `reply@`; the same two are
 accepted between key and signature.
@@ -21,12 +26,18 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import Message
 from email.utils import getaddresses
 
+from consultation import clock
 from palabre.settings import Settings
 
 SIGNATURE_LENGTH = 16  # base32 characters: 80 bits
+FORGET_CODE_LENGTH = 6  # 31**6, about 30 bits: guessing it by email is hopeless
+FORGET_CODE_HOURS = 24
+# Base32 without the characters people confuse when they copy a code by hand (I, L, O, 0, 1).
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REPLY = "reply"
 VERP = "verp"
 # Headers that may carry the address a message was sent to, most specific first.
@@ -108,6 +119,53 @@ def parse(settings: Settings, address: str) -> Token | None:
     if not hmac.compare_digest(expected, match.group("sig")):
         return None
     return Token(key=key, purpose=purpose, address=address.strip())
+
+
+def _hour(at: datetime) -> int:
+    return int(clock.as_utc(at).timestamp()) // 3600
+
+
+def _code(secret: str, reply_key: str, hour: int) -> str:
+    digest = hmac.new(
+        secret.encode("utf-8"), f"forget:{reply_key}:{hour}".encode(), hashlib.sha256
+    ).digest()
+    number = int.from_bytes(digest[:8], "big")
+    characters = []
+    for _ in range(FORGET_CODE_LENGTH):
+        number, index = divmod(number, len(_CODE_ALPHABET))
+        characters.append(_CODE_ALPHABET[index])
+    return "".join(characters)
+
+
+def forget_code(settings: Settings, reply_key: str, at: datetime | None = None) -> str:
+    """The code that confirms an erasure asked by email (see `check_forget_code`)."""
+    return _code(_secret(settings), reply_key, _hour(at or clock.now()))
+
+
+def normalize_code(code: str) -> str:
+    """A code as typed ("abc-234", "ABC 234") in the form we issue it."""
+    return re.sub(r"[\s\-.]", "", code or "").upper()
+
+
+def check_forget_code(
+    settings: Settings, reply_key: str, code: str, at: datetime | None = None
+) -> bool:
+    """Whether `code` was issued for this reply key in the last `FORGET_CODE_HOURS` hours.
+
+    Codes are issued per hour; accepting the current hour and the `FORGET_CODE_HOURS` before it
+    keeps every code valid for at least that long.
+    """
+    wanted = normalize_code(code)
+    if len(wanted) != FORGET_CODE_LENGTH:
+        return False
+    now = _hour(at or clock.now())
+    secret = _secret(settings)
+    # Every hour of the window is compared, without stopping at a match (constant work).
+    matches = [
+        hmac.compare_digest(_code(secret, reply_key, hour), wanted)
+        for hour in range(now - FORGET_CODE_HOURS, now + 1)
+    ]
+    return any(matches)
 
 
 def candidate_addresses(message: Message) -> list[str]:

@@ -22,10 +22,21 @@ TEMPLATE_LITERAL = re.compile(r"""\btemplate\s*=\s*["']([A-Za-z0-9_.-]+)["']""")
 TEMPLATE_CONSTANT = re.compile(
     r"""^\s*[A-Z_]*TEMPLATE[A-Z_]*\s*(?::\s*str\s*)?=\s*["']([A-Za-z0-9_.-]+)["']""", re.MULTILINE
 )
-SENDING_PACKAGES = ("consultation", "scheduler")
+SENDING_PACKAGES = ("consultation", "scheduler", "mailer")
 # Written straight to the email channel (never through `notify`), so the Telegram sender never
 # renders them: the email trio is all they need.
-EMAIL_ONLY = {"digest"}
+EMAIL_ONLY = {
+    "digest",
+    # The mailer's answers to a reply, by email where the reply came from: the receipt, the
+    # warning about a reply from another address, and what the reply commands send back
+    # (SUIVI/MINE, MES DONNÉES/MYDATA, OUBLIER/FORGET and its goodbye; Telegram has its own).
+    "email_receipt",
+    "email_sender_mismatch",
+    "contributions",
+    "data_export",
+    "forget_confirm",
+    "forgotten",
+}
 
 
 def core_modules() -> list[str]:
