@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +52,18 @@ KEEPALIVE_SETTINGS = (
 )
 
 
-class Leadership:
+class Leadership(ABC):
     """The election's interface: `refresh()` before acting, `release()` when stopping."""
 
     is_leader: bool = False
 
+    @abstractmethod
     async def refresh(self) -> bool:
         """Become or stay the leader if possible; returns whether this instance leads now."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def release(self) -> None:
-        raise NotImplementedError
+        """Stop leading, so that another instance can take over at once."""
 
 
 class AdvisoryLockLeader(Leadership):
