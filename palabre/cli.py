@@ -17,6 +17,7 @@ from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
 from models.db import Database
 from palabre.commands.common import _, echo_json, fail, migrate, run, settings
+from palabre.render import localized
 
 
 def N_(message: str) -> str:  # gettext's name for "mark for translation, do not translate"
@@ -313,11 +314,14 @@ def status(
         ("consented", _("consented")),
         ("contributed", _("contributed")),
     ]
-    width = max(len(key) for key in document["participation"]) + 2
+    names = {
+        key: localized(label, settings().locale) for key, label in document["categories"].items()
+    }
+    width = max(len(names.get(key, key)) for key in document["participation"]) + 2
     typer.echo("  " + _("category").ljust(width) + "  ".join(label for _key, label in columns))
     for key, row in document["participation"].items():
         cells = "  ".join(str(row[name]).rjust(len(label)) for name, label in columns)
-        typer.echo("  " + key.ljust(width) + cells)
+        typer.echo("  " + names.get(key, key).ljust(width) + cells)
 
 
 # Marked for translation here, translated where printed.
@@ -355,6 +359,7 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
             }
             for phase in phases
         ],
+        "categories": {category["key"]: category["label"] for category in target.categories},
         "participation": by_category,
         "totals": {
             key: sum(row[key] for row in by_category.values())
