@@ -147,6 +147,19 @@ async def actions_of(
     return sorted((await session.exec(query)).all(), key=lambda a: code_key(a.code))
 
 
+async def proposals_of(*, session: AsyncSession, participant: Participant) -> list[Action]:
+    """The actions a person proposed, oldest first."""
+    return list(
+        (
+            await session.exec(
+                select(Action)
+                .where(Action.proposer_id == participant.id)
+                .order_by(Action.created_at, Action.id)  # type: ignore[arg-type]
+            )
+        ).all()
+    )
+
+
 async def finding_codes_of(*, session: AsyncSession, action: Action) -> list[str]:
     codes = (
         await session.exec(

@@ -20,7 +20,7 @@ from sqlalchemy import delete, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock
+from consultation import actions, audit, clock, observations
 from consultation.errors import NotFound
 from consultation.participants import new_reply_key
 from consultation.phases import require_coordinator
@@ -39,7 +39,6 @@ from models import (
     FindingVersion,
     InboundRecord,
     Invitation,
-    Observation,
     OutboxMessage,
     Participant,
     Question,
@@ -107,13 +106,7 @@ async def export_data(*, session: AsyncSession, participant: Participant) -> dic
 
 
 async def _observations(session: AsyncSession, participant: Participant) -> list[dict]:
-    rows = (
-        await session.exec(
-            select(Observation)
-            .where(Observation.author_id == participant.id)
-            .order_by(Observation.created_at, Observation.id)
-        )
-    ).all()
+    rows = await observations.observations_of(session=session, participant=participant)
     return [
         {
             "text": row.text,
@@ -153,13 +146,7 @@ async def _stances(session: AsyncSession, participant: Participant) -> list[dict
 
 
 async def _proposals(session: AsyncSession, participant: Participant) -> list[dict]:
-    rows = (
-        await session.exec(
-            select(Action)
-            .where(Action.proposer_id == participant.id)
-            .order_by(Action.created_at, Action.id)
-        )
-    ).all()
+    rows = await actions.proposals_of(session=session, participant=participant)
     return [
         {
             "code": row.code,

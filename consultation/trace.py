@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import actions, audit, outbox
 from consultation.errors import NotFound, UserError
 from consultation.findings import code_key
+from consultation.observations import observations_of
 from consultation.phases import actor_of, people_to_tell, require_coordinator
 from models import (
     Action,
@@ -226,14 +227,7 @@ async def _contributions(
     session: AsyncSession, participant: Participant, tracer: _Tracer
 ) -> list[dict]:
     items: list[tuple[Any, int, dict[str, Any]]] = []
-    observations = (
-        await session.exec(
-            select(Observation)
-            .where(Observation.author_id == participant.id)
-            .order_by(Observation.created_at, Observation.id)
-        )
-    ).all()
-    for observation in observations:
+    for observation in await observations_of(session=session, participant=participant):
         items.append(
             (
                 observation.created_at,
@@ -250,14 +244,7 @@ async def _contributions(
                 },
             )
         )
-    proposals = (
-        await session.exec(
-            select(Action)
-            .where(Action.proposer_id == participant.id)
-            .order_by(Action.created_at, Action.id)
-        )
-    ).all()
-    for action in proposals:
+    for action in await actions.proposals_of(session=session, participant=participant):
         survivor = await tracer.surviving_action(action)
         items.append(
             (
