@@ -541,36 +541,32 @@ class _WordCommand(Command):
         return {}
 
 
-class DailyCommand(_WordCommand):
+class _CadenceCommand(_WordCommand):
+    cadence: ClassVar[Cadence]
+    in_subject = True
+
+    def target(self, args):
+        return "cadence"
+
+    async def process(self, *, session, participant, args, settings):
+        await preferences.set_cadence(
+            session=session, participant=participant, cadence=self.cadence
+        )
+        return {"kind": "cadence", "cadence": self.cadence.value}
+
+
+class DailyCommand(_CadenceCommand):
     name = "daily"
     arguments = "QUOTIDIEN|DAILY"
     words = DAILY_WORDS
-    in_subject = True
-
-    def target(self, args):
-        return "cadence"
-
-    async def process(self, *, session, participant, args, settings):
-        await preferences.set_cadence(
-            session=session, participant=participant, cadence=Cadence.DAILY
-        )
-        return {"kind": "cadence", "cadence": "daily"}
+    cadence = Cadence.DAILY
 
 
-class WeeklyCommand(_WordCommand):
+class WeeklyCommand(_CadenceCommand):
     name = "weekly"
     arguments = "HEBDO|WEEKLY"
     words = WEEKLY_WORDS
-    in_subject = True
-
-    def target(self, args):
-        return "cadence"
-
-    async def process(self, *, session, participant, args, settings):
-        await preferences.set_cadence(
-            session=session, participant=participant, cadence=Cadence.WEEKLY
-        )
-        return {"kind": "cadence", "cadence": "weekly"}
+    cadence = Cadence.WEEKLY
 
 
 class StopCommand(_WordCommand):
