@@ -47,10 +47,6 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def best_of(run: Runner, repeat: int) -> float:
-    return min(_time_once(run) for _ in range(repeat))
-
-
 def measure(
     name: str,
     *,

@@ -40,10 +40,6 @@ class ManualClock(Clock):
 _clock: Clock = Clock()
 
 
-def get_clock() -> Clock:
-    return _clock
-
-
 def set_clock(clock: Clock) -> Clock:
     """Install `clock` as the process clock; returns the previous one so tests can restore it."""
     global _clock

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from palabre.settings import Settings
 
@@ -135,11 +135,3 @@ def list_unsubscribe(
         parts.append(f"<{base}/email/unsubscribe/{unsubscribe_token}>")
         one_click = base.startswith("https://")
     return (", ".join(parts) or None), one_click
-
-
-def recipients_of(message: Message, name: str) -> list[str]:
-    try:
-        values = [str(value) for value in message.get_all(name, [])]
-    except Exception:
-        return []
-    return [address for _n, address in getaddresses(values) if address]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -112,12 +111,3 @@ def migrate(url: str) -> None:
                 url=redact(url), reason=_unreachable(exc)
             )
         )
-
-
-def exit_code_for(ok: bool) -> None:
-    if not ok:
-        raise typer.Exit(code=1)
-
-
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr)
