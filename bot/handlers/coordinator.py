@@ -17,13 +17,13 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot import broadcast as broadcasting
 from bot import dialogue
 from bot.context import PalabreContext
 from bot.handlers.common import ONLY_NEW, Turn, coordinator
 from bot.keyboards import button, keyboard
 from bot.text import N_
 from bot.views import phase_view
+from consultation import broadcasts as broadcasting
 from consultation import findings, metrics, observations, phases
 from consultation.errors import UserError
 from models import Consultation, FindingStatus, Observation, Phase, PhaseStatus

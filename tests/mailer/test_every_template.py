@@ -60,7 +60,7 @@ async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, 
         rows = list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
         target = await session.get(Consultation, consultation.id)
         reader = await session.get(Participant, bruno.id)
-        # The bot's broadcast (a channel-side message, with the payload bot/broadcast.py writes).
+        # A broadcast, with the payload consultation/broadcasts.py writes.
         rows.append(
             OutboxMessage(
                 id=999,

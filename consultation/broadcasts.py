@@ -1,8 +1,8 @@
 """A coordinator's message to everyone, or to one category of actors, through the outbox.
 
-The core has no broadcast: it is a channel-side convenience, written with `outbox.notify` so
-that each person gets it on the channel that reaches them (a blocked bot falls back to email),
-once (the dedupe key carries the broadcast's nonce), and in the audit trail.
+A coordinator operation like any other, so it lives with them rather than in one channel: each
+person gets it on the channel that reaches them (a blocked bot falls back to email), once (the
+dedupe key carries the broadcast's nonce), and it is in the audit trail.
 """
 
 from __future__ import annotations
@@ -43,20 +43,15 @@ async def broadcast(
     `key` identifies this broadcast: sending it again (a double tap) writes nothing new.
     """
     require_coordinator(by, consultation.id)
-    written = 0
-    payload = {"text": text, "category": category, "title": consultation.title}
-    for person in await audience(
-        session=session, consultation_id=consultation.id, category=category, sender=by
-    ):
-        written += int(
-            await outbox.notify(
-                session=session,
-                participant=person,
-                template=TEMPLATE,
-                payload=payload,
-                dedupe_key=f"broadcast:{consultation.id}:{key}:{person.id}",
-            )
-        )
+    written = await outbox.notify_many(
+        session=session,
+        participants=await audience(
+            session=session, consultation_id=consultation.id, category=category, sender=by
+        ),
+        template=TEMPLATE,
+        payload={"text": text, "category": category, "title": consultation.title},
+        dedupe_prefix=f"broadcast:{consultation.id}:{key}",
+    )
     await audit.record(
         session=session,
         consultation_id=consultation.id,
