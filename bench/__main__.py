@@ -240,7 +240,6 @@ def reminder_case(folder: Path, people: int) -> Case:
     """
     from consultation import observations
     from consultation.clock import ManualClock, set_clock
-    from palabre.settings import Settings
     from scheduler.service import SchedulerService
     from tests.factories import make_participant
     from tests.scheduler.story import paris, spec
@@ -261,7 +260,7 @@ def reminder_case(folder: Path, people: int) -> Case:
                 )
                 for index in range(people)
             ]
-        service = SchedulerService(Settings(database_url=url), database)
+        service = SchedulerService(database)
         manual.set(paris("2026-03-02 11:00"))
         await service.run_due()  # the observe phase opens
         async with database.session() as session:
@@ -280,7 +279,7 @@ def reminder_case(folder: Path, people: int) -> Case:
 
     async def remind() -> None:
         database = Database(url)
-        service = SchedulerService(Settings(database_url=url), database)
+        service = SchedulerService(database)
         manual.set(paris("2026-03-07 18:00"))
         report = await service.run_due()
         assert report.message_count == owing, report

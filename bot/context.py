@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from palabre.i18n import normalize_locale
+from templates.i18n import normalize_locale
 
 if TYPE_CHECKING:
     from models import Consultation, Participant

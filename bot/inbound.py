@@ -31,8 +31,8 @@ from bot.context import PalabreContext
 from bot.redact import redact
 from consultation import clock, participants
 from models import Channel, Consultation, InboundRecord
-from palabre.i18n import normalize_locale
-from palabre.render import render_error
+from templates.i18n import normalize_locale
+from templates.render import render_error
 
 logger = logging.getLogger(__name__)
 

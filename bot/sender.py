@@ -49,9 +49,9 @@ from bot.text import render_html, split_message
 from consultation import clock, outbox
 from models import Channel, Consultation, EmailStatus, OutboxMessage, Participant
 from models.db import Database
-from palabre.i18n import normalize_locale
-from palabre.render import message_context
 from palabre.settings import Settings
+from templates.i18n import normalize_locale
+from templates.render import message_context
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from palabre.i18n import translations
-from palabre.render import render
+from templates.i18n import translations
+from templates.render import render
 
 MAX_LENGTH = 4096
 

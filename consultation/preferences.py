@@ -20,8 +20,8 @@ from models import Cadence, Channel, OutboxMessage, OutboxStatus, Participant
 
 logger = logging.getLogger(__name__)
 
-# The languages Palabre speaks (the same list as `palabre.i18n.LOCALES`; the core does not import
-# the application package).
+# The languages Palabre speaks (the same list as `templates.i18n.LOCALES`; the core does not import
+# templates/, which is built on the core).
 LOCALES = ("fr", "en")
 PERSONAL_CHANNELS = (Channel.TELEGRAM, Channel.EMAIL)
 

@@ -33,8 +33,8 @@ from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
 from models import Cadence, Channel, Participant, StanceChoice
-from palabre.render import localized, render_error
 from palabre.settings import Settings
+from templates.render import localized, render_error
 
 logger = logging.getLogger(__name__)
 

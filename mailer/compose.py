@@ -29,9 +29,9 @@ from consultation import clock, privacy
 from mailer import headers, tokens
 from mailer.commands import LETTER_TEMPLATES, reply_words
 from models import Consultation, OutboxMessage, Participant
-from palabre.i18n import normalize_locale
-from palabre.render import message_context, render
 from palabre.settings import Settings
+from templates.i18n import normalize_locale
+from templates.render import message_context, render
 
 # Templates that answer a message a person wrote (RFC 3834: "auto-replied", not "auto-generated").
 ANSWERS = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})

@@ -17,7 +17,7 @@ from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
 from models.db import Database
 from palabre.commands.common import _, echo_json, fail, migrate, run, settings
-from palabre.render import localized
+from templates.render import localized
 
 
 def N_(message: str) -> str:  # gettext's name for "mark for translation, do not translate"

@@ -106,7 +106,7 @@ class Service:
             self._spawn("IMAP poller", ImapPoller(settings, database).run(self.stop))
         elif settings.imap_host:
             logger.warning("PALABRE_IMAP_HOST is set without PALABRE_IMAP_USERNAME: not polling")
-        self.scheduler = SchedulerService(settings, database)
+        self.scheduler = SchedulerService(database)
         await self.scheduler.start()
 
     async def _start_bot(self) -> None:

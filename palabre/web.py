@@ -40,9 +40,9 @@ from consultation.errors import UserError
 from mailer import tokens
 from models import Channel, Consultation, Participant
 from models.db import Database
-from palabre.i18n import LOCALES, normalize_locale
-from palabre.render import render
 from palabre.settings import Settings
+from templates.i18n import LOCALES, normalize_locale
+from templates.render import render
 
 logger = logging.getLogger(__name__)
 

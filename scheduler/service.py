@@ -35,7 +35,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from consultation import clock, phases, questionnaires
 from consultation.errors import UserError
 from models.db import Database
-from palabre.settings import Settings
 from scheduler import jobs, plan
 from scheduler.leader import Leadership, leadership_for
 
@@ -77,13 +76,11 @@ class SchedulerService:
 
     def __init__(
         self,
-        settings: Settings,
         database: Database,
         *,
         tick_seconds: float = TICK_SECONDS,
         leadership: Leadership | None = None,
     ) -> None:
-        self.settings = settings
         self.database = database
         self.tick_seconds = tick_seconds
         self.leadership = leadership or leadership_for(database)

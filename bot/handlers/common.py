@@ -27,7 +27,7 @@ from consultation import audit
 from consultation.errors import NotFound, PhaseClosed, UserError
 from consultation.preferences import has_consented
 from models import Consultation, Participant
-from palabre.render import render_error
+from templates.render import render_error
 
 logger = logging.getLogger(__name__)
 

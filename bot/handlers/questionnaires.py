@@ -25,7 +25,7 @@ from bot.text import N_
 from consultation import questionnaires
 from consultation.errors import NotFound
 from models import Channel, Question, QuestionKind, Questionnaire
-from palabre.render import localized
+from templates.render import localized
 
 logger = logging.getLogger(__name__)
 

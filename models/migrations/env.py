@@ -16,11 +16,13 @@ target_metadata = SQLModel.metadata
 
 
 def _url() -> str:
+    # `palabre db upgrade` (models.migrate) passes the URL as an attribute; a bare `alembic` run
+    # names it in sqlalchemy.url. Settings belong to the top floor (palabre/), not here.
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from palabre.settings import get_settings
-
-        url = get_settings().database_url
+        raise RuntimeError(
+            "no database URL: run migrations with `palabre db upgrade`, or set sqlalchemy.url"
+        )
     return url
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consultation.errors import DefinitionError, UserError
 from models.db import Database, redact
-from palabre.i18n import gettext_for
-from palabre.render import render_error
 from palabre.settings import Settings, get_settings
+from templates.i18n import gettext_for
+from templates.render import render_error
 
 T = TypeVar("T")
 logger = logging.getLogger("palabre")

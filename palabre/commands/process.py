@@ -25,7 +25,7 @@ from consultation.results import results as results_document
 from models import Action, Consultation, ScopeStatus
 from models.db import Database
 from palabre.commands.common import _, echo_json, fail, run, settings
-from palabre.render import render, render_error
+from templates.render import render, render_error
 
 CLI = "cli"
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.keyboards import outbox_keyboard
 from bot.text import MAX_LENGTH, render_html, split_message, visible_length
-from palabre.render import TEMPLATE_DIR, message_context
+from templates.render import TEMPLATE_DIR, message_context
 from tests.bot.samples import BOT, EVIL, OUTBOX
 from tests.servers.botapi import _parse_telegram_html
 

@@ -101,7 +101,7 @@ def test_every_message_the_core_or_the_scheduler_enqueues_has_templates_for_both
 
 def test_every_sentence_has_its_french_translation():
     done = subprocess.run(
-        [sys.executable, "-m", "palabre.i18n_tool", "check"],
+        [sys.executable, "-m", "templates.i18n_tool", "check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -334,8 +334,8 @@ async def test_every_message_the_core_writes_renders_on_both_channels_in_both_la
     from consultation import findings as findings_module
     from mailer.compose import compose
     from models import Consultation, Participant
-    from palabre.render import message_context, render
     from palabre.settings import Settings
+    from templates.render import message_context, render
 
     async with db.session() as session:
         c = await _not_started(session, min_days=0)

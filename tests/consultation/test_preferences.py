@@ -8,7 +8,7 @@ from sqlmodel import select
 from consultation import outbox, preferences, privacy
 from consultation.errors import UserError
 from models import AuditEvent, Channel, OutboxMessage, OutboxStatus
-from palabre.render import render_error
+from templates.render import render_error
 from tests.factories import make_consultation, make_participant
 
 TG = Channel.TELEGRAM

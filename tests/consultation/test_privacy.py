@@ -28,7 +28,7 @@ from models import (
     OutboxStatus,
     Participant,
 )
-from palabre.render import render_error
+from templates.render import render_error
 from tests.consultation.evaluation_story import a_whole_process
 from tests.factories import make_consultation, make_coordinator, make_participant
 

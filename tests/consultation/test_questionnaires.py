@@ -11,7 +11,7 @@ from sqlmodel import select
 from consultation import observations, questionnaires
 from consultation.errors import NotFound, PermissionDenied, PhaseClosed, UserError
 from models import Answer, AuditEvent, Channel, Questionnaire, QuestionnaireStatus
-from palabre.render import render_error
+from templates.render import render_error
 from tests.consultation.evaluation_story import messages, move_on
 from tests.factories import make_consultation, make_coordinator, make_participant
 

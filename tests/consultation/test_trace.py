@@ -7,7 +7,7 @@ import pytest
 from consultation import trace
 from consultation.errors import PermissionDenied, UserError
 from models import Channel
-from palabre.render import message_context, render
+from templates.render import message_context, render
 from tests.consultation.evaluation_story import a_whole_process, messages
 from tests.factories import make_consultation, make_participant
 

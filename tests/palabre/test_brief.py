@@ -20,8 +20,8 @@ from consultation.results import results
 from models import Channel, Consultation, Participant
 from models.db import Database
 from palabre.commands.process import brief_context
-from palabre.i18n import LOCALE_DIR
-from palabre.render import render
+from templates.i18n import LOCALE_DIR
+from templates.render import render
 from tests.consultation.evaluation_story import move_on
 from tests.factories import make_consultation, make_coordinator, make_participant
 

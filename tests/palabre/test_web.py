@@ -26,9 +26,9 @@ from mailer import tokens
 from mailer.compose import compose
 from models import AuditEvent, Consultation, OutboxMessage, OutboxStatus, Participant
 from models.db import Database
-from palabre.render import render_error
 from palabre.settings import Settings
 from palabre.web import WebServer
+from templates.render import render_error
 from tests.factories import make_consultation, make_participant
 
 SECRET = "test-secret-for-the-web-0123456789"

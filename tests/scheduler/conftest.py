@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from models.db import Database
-from palabre.settings import Settings
 from scheduler.service import SchedulerService
 
 
@@ -30,8 +29,7 @@ async def make_service(db: Database) -> AsyncIterator[Callable[..., SchedulerSer
 
     def build(database: Database | None = None, **kwargs) -> SchedulerService:
         target = database or db
-        settings = Settings(database_url=target.url.render_as_string(hide_password=False))
-        service = SchedulerService(settings, target, **kwargs)
+        service = SchedulerService(target, **kwargs)
         services.append(service)
         return service
 

@@ -17,11 +17,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-import templates
-
 LOCALES = ("fr", "en")
 DEFAULT_LOCALE = "fr"
-LOCALE_DIR = Path(templates.__file__).parent / "locale"
+LOCALE_DIR = Path(__file__).parent / "locale"
 
 
 def normalize_locale(value: str | None, default: str = DEFAULT_LOCALE) -> str:

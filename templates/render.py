@@ -20,11 +20,10 @@ from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
-import templates
 from consultation.clock import as_utc
-from palabre.i18n import normalize_locale, translations
+from templates.i18n import normalize_locale, translations
 
-TEMPLATE_DIR = Path(templates.__file__).parent
+TEMPLATE_DIR = Path(__file__).parent
 
 
 def _parse_when(value: Any) -> datetime:

@@ -1,4 +1,6 @@
-"""Keep the French catalogs in step with the templates: `python -m palabre.i18n_tool update|check`.
+"""Keep the French catalogs in step with the templates.
+
+`python -m templates.i18n_tool update|check`.
 
 `update` extracts every translatable string from the templates and the Python code of each area
 and merges it into `templates/locale/<lang>/LC_MESSAGES/<area>.po`, keeping what is translated.
