@@ -16,7 +16,18 @@ from consultation.clock import now
 from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
 from models.db import Database
-from palabre.commands.common import _, echo_json, fail, migrate, run, settings
+from palabre.commands import (
+    actions,
+    ballots,
+    findings,
+    mail,
+    observations,
+    phases,
+    results,
+    schedule,
+    serve,
+)
+from palabre.commands.common import ConsultationOption, _, echo_json, fail, migrate, run, settings
 from templates.render import localized
 
 
@@ -35,10 +46,6 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 participants_app = typer.Typer(help="The people taking part.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(participants_app, name="participants")
-
-ConsultationOption = typer.Option(
-    None, "--consultation", "-c", help="Consultation slug (needed only when there are several)."
-)
 
 
 @app.callback()
@@ -368,21 +375,10 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
     }
 
 
-from palabre.commands import schedule  # noqa: E402
-
-schedule.register(app)
-
-from palabre.commands import process  # noqa: E402
-
-process.register(app)
-
-from palabre.commands import serve  # noqa: E402
-
-serve.register(app)
-
-from palabre.commands import mail  # noqa: E402
-
-mail.register(app)
+# Each module adds its own commands: a group (`palabre phase open`) or a single command
+# (`palabre results`). In this order they are listed by `palabre --help`.
+for module in (schedule, phases, observations, findings, actions, ballots, results, serve, mail):
+    module.register(app)
 
 
 def main() -> None:

@@ -53,7 +53,3 @@ def translations(locale: str) -> gettext.NullTranslations:
 def gettext_for(locale: str):
     """A `_` function for Python code that prints to a person (the command line)."""
     return translations(locale).gettext
-
-
-def ngettext_for(locale: str):
-    return translations(locale).ngettext

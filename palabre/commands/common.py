@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -23,7 +24,14 @@ from templates.i18n import gettext_for
 from templates.render import render_error
 
 T = TypeVar("T")
-logger = logging.getLogger("palabre")
+
+# The command line acts as a coordinator; this is its name in the audit trail.
+CLI = "cli"
+
+ConsultationOption = typer.Option(
+    None, "--consultation", "-c", help="Consultation slug (needed only when there are several)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
 def settings() -> Settings:
@@ -48,6 +56,13 @@ def fail(message: str) -> NoReturn:
 
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def when(value: str | None, timezone: str) -> str:
+    """An ISO time from a command's result, shown in the consultation's time zone."""
+    if not value:
+        return "-"
+    return f"{datetime.fromisoformat(value).astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M}"
 
 
 def _unreachable(exc: BaseException) -> str:

@@ -198,50 +198,50 @@ def _when(value: str, locale: str) -> str:
     return format_datetime(datetime.fromisoformat(value), "EEE d MMM y, HH:mm", locale=locale)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("schedule")
-    def schedule(
-        consultation: str | None = typer.Option(
-            None, "--consultation", "-c", help="Consultation slug (needed only when several)."
-        ),
-        limit: int = typer.Option(
-            DEFAULT_LIMIT, "--limit", "-n", help="How many steps to show (0: all)."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON (documented in README)."),
-    ) -> None:
-        """Show what the scheduler will do next and when, in the consultation's time zone."""
+def register(root: typer.Typer) -> None:
+    root.command("schedule")(schedule)
 
-        async def work(database: Database) -> dict[str, Any]:
-            async with database.session() as session:
-                target = await participants.get_consultation(session=session, slug=consultation)
-                return await schedule_document(session=session, consultation=target, limit=limit)
 
-        document = run(work)
-        if as_json:
-            echo_json(document)
-            return
-        locale = settings().locale
-        typer.echo(f"{document['title']} ({document['slug']})")
-        typer.echo(
-            _("Times in {zone}; now: {now}.").format(
-                zone=document["timezone"], now=_when(document["now"], locale)
-            )
+def schedule(
+    consultation: str | None = typer.Option(
+        None, "--consultation", "-c", help="Consultation slug (needed only when several)."
+    ),
+    limit: int = typer.Option(
+        DEFAULT_LIMIT, "--limit", "-n", help="How many steps to show (0: all)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (documented in README)."),
+) -> None:
+    """Show what the scheduler will do next and when, in the consultation's time zone."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            return await schedule_document(session=session, consultation=target, limit=limit)
+
+    document = run(work)
+    if as_json:
+        echo_json(document)
+        return
+    locale = settings().locale
+    typer.echo(f"{document['title']} ({document['slug']})")
+    typer.echo(
+        _("Times in {zone}; now: {now}.").format(
+            zone=document["timezone"], now=_when(document["now"], locale)
         )
-        if not document["jobs"]:
-            typer.echo(_("Nothing left to do: every phase and questionnaire is closed."))
-            return
-        typer.echo("")
-        for row in document["jobs"]:
-            line = f"  {_when(row['at'], locale):<26} {row['description']}"
-            if row["recipients"] is not None:
-                people = (
-                    _("{count} people") if row["recipients_exact"] else _("up to {count} people")
-                ).format(count=row["recipients"])
-                line += f" ({people})"
-            if row["due_now"]:
-                line += "  " + _("[due now]")
-            elif row["waiting_for"]:
-                line += "  " + _("[once {kind} has closed]").format(
-                    kind=phase_name(row["waiting_for"])
-                )
-            typer.echo(line)
+    )
+    if not document["jobs"]:
+        typer.echo(_("Nothing left to do: every phase and questionnaire is closed."))
+        return
+    typer.echo("")
+    for row in document["jobs"]:
+        line = f"  {_when(row['at'], locale):<26} {row['description']}"
+        if row["recipients"] is not None:
+            people = (
+                _("{count} people") if row["recipients_exact"] else _("up to {count} people")
+            ).format(count=row["recipients"])
+            line += f" ({people})"
+        if row["due_now"]:
+            line += "  " + _("[due now]")
+        elif row["waiting_for"]:
+            line += "  " + _("[once {kind} has closed]").format(kind=phase_name(row["waiting_for"]))
+        typer.echo(line)

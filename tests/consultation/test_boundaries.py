@@ -16,7 +16,8 @@ from pathlib import Path
 import consultation
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("telegram", "aiosmtplib", "aioimaplib", "bot", "mailer", "scheduler")
+# The transports and every floor above the core: nothing below `palabre` imports it either.
+FORBIDDEN = ("telegram", "aiosmtplib", "aioimaplib", "bot", "mailer", "scheduler", "palabre")
 # `template="findings_published"` in a call, or a module constant `TEMPLATE = "reminder"`.
 TEMPLATE_LITERAL = re.compile(r"""\btemplate\s*=\s*["']([A-Za-z0-9_.-]+)["']""")
 TEMPLATE_CONSTANT = re.compile(

@@ -16,10 +16,10 @@ from html.parser import HTMLParser
 from babel.messages.pofile import read_po
 
 from consultation import actions, findings, observations, questionnaires
+from consultation.brief import brief_context
 from consultation.results import results
 from models import Channel, Consultation, Participant
 from models.db import Database
-from palabre.commands.process import brief_context
 from templates.i18n import LOCALE_DIR
 from templates.render import render
 from tests.consultation.evaluation_story import move_on

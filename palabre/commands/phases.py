@@ -1,0 +1,117 @@
+"""`palabre phase`: open, close or extend a phase of the timetable.
+
+The same rules hold as on the bot: a phase does not close before its minimum duration, nor run
+past its maximum, unless forced with a reason; every decision lands in the audit trail under the
+actor "cli". Each command runs in one transaction: a refusal leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+
+from consultation import participants, phases
+from consultation.clock import as_utc
+from models.db import Database
+from palabre.commands.common import CLI, ConsultationOption, _, fail, run, when
+
+ForceOption = typer.Option(
+    False, "--force", help="Override the minimum or maximum duration (needs --reason; logged)."
+)
+ReasonOption = typer.Option(None, "--reason", help="Why: kept in the audit trail.")
+
+app = typer.Typer(help="Open, close or extend a phase of the timetable.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="phase")
+
+
+def parse_until(value: str, timezone: str) -> datetime:
+    """`2027-02-10 18:00` (the consultation's time zone) or an ISO time with its offset."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        fail(
+            _("--until: {value!r} is not a date and time; write it as 2027-02-10 18:00.").format(
+                value=value
+            )
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
+    return as_utc(parsed)
+
+
+def _phase_command(verb: str, kind: str, consultation: str | None, **options: Any) -> None:
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            phase = await phases.find_phase(session=session, consultation_id=target.id, kind=kind)
+            common = {
+                "session": session,
+                "phase_id": phase.id,
+                "actor_label": CLI,
+                "force": options["force"],
+                "reason": options["reason"],
+            }
+            if verb == "open":
+                phase = await phases.open_phase(**common)
+            elif verb == "close":
+                phase = await phases.close_phase(**common)
+            else:
+                until = parse_until(options["until"], target.timezone)
+                phase = await phases.extend_phase(until=until, **common)
+            return {
+                "kind": phase.kind,
+                "status": phase.status,
+                "closes_at": phase.closes_at.isoformat(),
+                "closed_at": phase.closed_at.isoformat() if phase.closed_at else None,
+                "timezone": target.timezone,
+            }
+
+    done = run(work)
+    closes = when(done["closes_at"], done["timezone"])
+    if verb == "open":
+        message = _("Phase {kind} is open until {closes} ({timezone}).")
+    elif verb == "close":
+        message = _("Phase {kind} is closed.")
+    else:
+        message = _("Phase {kind} now closes on {closes} ({timezone}).")
+    typer.echo(message.format(kind=done["kind"], closes=closes, timezone=done["timezone"]))
+
+
+@app.command("open")
+def phase_open(
+    kind: str = typer.Argument(..., help="observe, review, propose, rank or evaluate."),
+    force: bool = ForceOption,
+    reason: str | None = ReasonOption,
+    consultation: str | None = ConsultationOption,
+) -> None:
+    """Open the next phase of KIND and announce it to every participant."""
+    _phase_command("open", kind, consultation, force=force, reason=reason)
+
+
+@app.command("close")
+def phase_close(
+    kind: str = typer.Argument(..., help="observe, review, propose, rank or evaluate."),
+    force: bool = ForceOption,
+    reason: str | None = ReasonOption,
+    consultation: str | None = ConsultationOption,
+) -> None:
+    """Close the open phase of KIND (refused before its minimum duration unless --force)."""
+    _phase_command("close", kind, consultation, force=force, reason=reason)
+
+
+@app.command("extend")
+def phase_extend(
+    kind: str = typer.Argument(..., help="observe, review, propose, rank or evaluate."),
+    until: str = typer.Option(..., "--until", help="New deadline, e.g. 2027-02-10 18:00."),
+    force: bool = ForceOption,
+    reason: str | None = ReasonOption,
+    consultation: str | None = ConsultationOption,
+) -> None:
+    """Move the deadline of a phase of KIND (a reason is required; past the maximum: --force)."""
+    _phase_command("extend", kind, consultation, force=force, reason=reason, until=until)

@@ -1,0 +1,150 @@
+"""`palabre results`: the results in short on the terminal, as JSON, or as the meeting brief.
+
+The figures come from `consultation.results`, the brief's arrangement of them from
+`consultation.brief`; this module only prints them or renders the brief's templates to files.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from consultation import participants
+from consultation.brief import brief_context
+from consultation.results import results as results_document
+from models.db import Database
+from palabre.commands.common import ConsultationOption, _, echo_json, fail, run, settings
+from templates.render import render
+
+
+def register(root: typer.Typer) -> None:
+    root.command("results")(results)
+
+
+class BriefLocale(StrEnum):
+    FR = "fr"
+    EN = "en"
+
+
+def results(
+    consultation: str | None = ConsultationOption,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (documented in docs/results-json.md)."
+    ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write the meeting brief to FILE as a printable HTML page."
+    ),
+    markdown: Path | None = typer.Option(
+        None, "--markdown", help="Write the meeting brief to FILE in Markdown (for the minutes)."
+    ),
+    locale: BriefLocale | None = typer.Option(
+        None, "--locale", help="Language of the meeting brief (default: PALABRE_LOCALE)."
+    ),
+) -> None:
+    """Findings with their confirmation rates, the ranking of the actions, participation.
+
+    With --html or --markdown, write the meeting brief instead of printing the short form.
+    """
+
+    async def work(database: Database) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        async with database.session() as session:
+            target = await participants.get_consultation(session=session, slug=consultation)
+            document = await results_document(session=session, consultation_id=target.id)
+            return document, {"in": list(target.scope_in), "out": list(target.scope_out)}
+
+    document, scope = run(work)
+    briefs = [(path, name) for path, name in ((html, "brief.html"), (markdown, "brief.md")) if path]
+    if briefs:
+        language = locale.value if locale else settings().locale
+        context = brief_context(document, scope_in=scope["in"], scope_out=scope["out"])
+        # Render both before writing either: a template error leaves no file half-replaced.
+        texts = [(path, render(f"report/{name}", context, language)) for path, name in briefs]
+        for path, text in texts:
+            try:
+                path.write_text(text + "\n", encoding="utf-8")
+            except OSError as exc:
+                fail(_("Cannot write {file}: {reason}").format(file=path, reason=exc.strerror))
+            typer.echo(_("Meeting brief written to {file}.").format(file=path), err=as_json)
+    if as_json:
+        echo_json(document)
+    elif not briefs:
+        _print_results(document)
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _print_results(document: dict[str, Any]) -> None:
+    echo = typer.echo
+    info = document["consultation"]
+    echo(f"{info['title']} ({info['slug']})")
+    echo("")
+    echo(_("Findings (confirmation rate = confirm / (confirm + contest))"))
+    if not document["findings"]:
+        echo("  " + _("No finding published yet."))
+    for item in document["findings"]:
+        text = " ".join(item["text"].split())
+        echo(f"  {item['code']} v{item['version']}  {text[:90]}{'…' if len(text) > 90 else ''}")
+        echo(
+            "      "
+            + _("{rate} confirmed: {confirm} confirm, {contest} contest, {abstain} abstain").format(
+                rate=_rate(item["confirmation_rate"]),
+                confirm=item["confirm"],
+                contest=item["contest"],
+                abstain=item["abstain"],
+            )
+        )
+        parts = [
+            f"{key} {_rate(row['confirmation_rate'])} "
+            f"({row['confirm']}/{row['confirm'] + row['contest']})"
+            for key, row in item["by_category"].items()
+            if row["answers"]
+        ]
+        if parts:
+            echo("      " + " · ".join(parts))
+        for reason in item["contest_reasons"]:
+            echo("      – " + " ".join(reason.split()))
+    echo("")
+    ranking = document["ranking"]
+    echo(
+        _("Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballots").format(
+            ballots=ranking["ballots"]
+        )
+    )
+    if not ranking["candidates"]:
+        echo("  " + _("No shortlist yet."))
+    for row in ranking["overall"]["table"]:
+        tie = "=" if row["tied"] else " "
+        text = " ".join(row["text"].split())
+        echo(
+            f"  {row['rank']:>2}{tie} {row['code']:<5} {row['borda']:>8g}  "
+            f"{text[:70]}{'…' if len(text) > 70 else ''}"
+        )
+    for key, result in ranking["by_category"].items():
+        order = " > ".join(" = ".join(tier) for tier in result["tiers"])
+        echo(f"  {key} ({result['ballots']}): {order}")
+    echo("")
+    participation = document["participation"]
+    echo(_("Participation"))
+    echo(_("  category      invited  contributed"))
+    for key, row in participation["by_category"].items():
+        echo(f"  {key:<13} {row['invited']:>7}  {row['contributed']:>11}")
+    concentration = participation.get("concentration") or {}
+    share = concentration.get("share_of_contributions")
+    if share is not None:
+        echo(
+            _("  The most active 10% wrote {share} of the contributions.").format(
+                share=f"{share:.0%}"
+            )
+        )
+    flagged = [
+        key
+        for key, row in (participation.get("representation") or {}).items()
+        if row.get("under_represented")
+    ]
+    if flagged:
+        echo(_("  Under-represented: {keys}").format(keys=", ".join(flagged)))
