@@ -19,7 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers.common import ONLY_NEW, Turn, coordinator
+from bot.handlers.common import ONLY_NEW, Turn, coordinator, replies_to
 from bot.keyboards import button, keyboard
 from bot.text import N_
 from bot.views import phase_view
@@ -246,6 +246,7 @@ async def phase_button(update: Update, context: PalabreContext, turn: Turn) -> N
     await turn.ask("phase_reason_prompt", action=action, days=days, kind=phase.kind)
 
 
+@replies_to(dialogue.PHASE_REASON)
 async def receive_phase_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     """The reason for closing or extending, typed after the button."""
     await _change_phase(
@@ -404,6 +405,7 @@ async def moderate_button(update: Update, context: PalabreContext, turn: Turn) -
     await turn.ask("scope_reason_prompt", observation=_observation_view(observation))
 
 
+@replies_to(dialogue.SCOPE_REASON)
 async def receive_scope_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     """The reason an observation is out of scope: recorded, and sent to its author."""
     async with turn.session() as session:

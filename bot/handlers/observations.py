@@ -17,8 +17,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers import coordinator, findings, questionnaires
-from bot.handlers.common import ONLY_NEW, Turn, participant
+from bot.handlers.common import ONLY_NEW, Turn, participant, receive_reply, replies_to
 from bot.keyboards import GO_OBSERVE, GO_PROPOSE, button, keyboard
 from bot.text import N_
 from bot.views import phase_view
@@ -79,14 +78,7 @@ async def on_text(update: Update, context: PalabreContext, turn: Turn) -> None:
         if state.expired:
             await turn.say_error("telegram.dialogue_expired")
             return
-        receiver = {
-            dialogue.CONTEST: findings.receive_reason,
-            dialogue.QUESTION: questionnaires.receive_text,
-            dialogue.SCOPE_REASON: coordinator.receive_scope_reason,
-            dialogue.PHASE_REASON: coordinator.receive_phase_reason,
-            dialogue.PROPOSAL: receive_proposal,
-        }[state.kind]
-        await receiver(turn, state)
+        await receive_reply(turn, state)
         return
     kind = phase.kind if phase is not None else None
     if kind == PhaseKind.OBSERVE:
@@ -115,6 +107,7 @@ async def offer(turn: Turn, kind: str, prefix: str, text: str) -> None:
     )
 
 
+@replies_to(dialogue.PROPOSAL)
 async def receive_proposal(turn: Turn, state: dialogue.Dialogue) -> None:
     """The text typed after a bare /propose."""
     await offer(turn, dialogue.PROPOSAL, "pp", turn.text)

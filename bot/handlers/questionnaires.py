@@ -19,7 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers.common import ONLY_NEW, Turn, participant
+from bot.handlers.common import ONLY_NEW, Turn, participant, replies_to
 from bot.keyboards import GO_QUESTIONNAIRE, button, keyboard
 from bot.text import N_
 from consultation import questionnaires
@@ -195,6 +195,7 @@ async def _record(
     return {**view, "answer": answer}
 
 
+@replies_to(dialogue.QUESTION)
 async def receive_text(turn: Turn, state: dialogue.Dialogue) -> None:
     """The typed answer to a free-text question."""
     questionnaire_id = int(state.data["questionnaire_id"])
