@@ -10,7 +10,6 @@ Callback data: `pb:<y|n>`, `bc:<y|n>:<nonce>`, `ph:<phase id>:<close|ext>[:<days
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -27,8 +26,6 @@ from consultation import broadcasts as broadcasting
 from consultation import findings, metrics, observations, phases
 from consultation.errors import UserError
 from models import Consultation, FindingStatus, Observation, Phase, PhaseStatus
-
-logger = logging.getLogger(__name__)
 
 PUBLISH = N_("Publish and notify everyone")
 SEND = N_("Send")

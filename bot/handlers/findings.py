@@ -10,8 +10,6 @@ Callback data: `st:<code>:<c|x|a|ch>:<version>`.
 
 from __future__ import annotations
 
-import logging
-
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -24,8 +22,6 @@ from bot.views import phase_view
 from consultation import findings, phases
 from consultation.findings import FindingView
 from models import Channel, PhaseKind, StanceChoice
-
-logger = logging.getLogger(__name__)
 
 CONFIRM = N_("Confirm")
 CONTEST = N_("Contest")

@@ -10,8 +10,6 @@ Callback data: `ob:<y|n>:<nonce>` (observation), `pp:<y|n>:<nonce>` (proposal).
 
 from __future__ import annotations
 
-import logging
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -24,8 +22,6 @@ from bot.views import phase_view
 from consultation import actions, observations, phases
 from consultation.observations import DEFAULT_MAX_LENGTH
 from models import Channel, Consultation, PhaseKind
-
-logger = logging.getLogger(__name__)
 
 RECORD = N_("Record it")
 DISCARD = N_("Don't record")

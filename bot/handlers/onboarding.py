@@ -7,8 +7,6 @@ welcome again), and counts as coming back after /stop or after blocking the bot.
 
 from __future__ import annotations
 
-import logging
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -26,8 +24,6 @@ from bot.keyboards import GO_STATUS, button, keyboard
 from bot.views import consultation_view, phase_view
 from consultation import participants, phases, preferences, status
 from models import Channel, Consultation
-
-logger = logging.getLogger(__name__)
 
 LANGUAGES = (("fr", "Français"), ("en", "English"))
 

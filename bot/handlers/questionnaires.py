@@ -11,7 +11,6 @@ Callback data: `qn:<id>` (start), `qa:<id>:<position>:<value|s>` (answer, s = sk
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -26,8 +25,6 @@ from consultation import questionnaires
 from consultation.errors import NotFound
 from models import Channel, Question, QuestionKind, Questionnaire
 from palabre.render import localized
-
-logger = logging.getLogger(__name__)
 
 SKIP = N_("Skip")
 LIKERT_LOW = N_("1 = strongly disagree")
