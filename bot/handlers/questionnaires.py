@@ -155,34 +155,19 @@ async def _record(
     """Record (or skip) one answer; returns what the answered question shows, None if gone."""
     async with turn.session() as session:
         me = await turn.me(session)
-        questionnaire = await session.get(Questionnaire, questionnaire_id)
-        if questionnaire is None or questionnaire.consultation_id != me.consultation_id:
-            return None
-        questions = await questionnaires.questions_of(
-            session=session, questionnaire_id=questionnaire_id
+        answered = await questionnaires.answer_or_skip(
+            session=session,
+            participant=me,
+            questionnaire_id=questionnaire_id,
+            position=position,
+            value=value,
+            channel=Channel.TELEGRAM,
         )
-        question = next((q for q in questions if q.position == position), None)
-        if question is None:
+        if answered is None:
             return None
-        if value is None:
-            await questionnaires.skip_question(
-                session=session,
-                participant=me,
-                questionnaire_key=questionnaire.key,
-                position=position,
-                channel=Channel.TELEGRAM,
-            )
-        else:
-            await questionnaires.answer_question(
-                session=session,
-                participant=me,
-                questionnaire_key=questionnaire.key,
-                position=position,
-                value=value,
-                channel=Channel.TELEGRAM,
-            )
         await dialogue.end(session, me, dialogue.QUESTION)
-    view = question_view(questionnaire, question, len(questions), turn)
+    questionnaire, question, count = answered
+    view = question_view(questionnaire, question, count, turn)
     if value is None:
         answer = None
     elif question.kind == QuestionKind.CHOICE:
