@@ -271,20 +271,13 @@ async def _change_phase(turn: Turn, phase_id: int, action: str, days: int, reaso
     async with turn.session() as session:
         me = await turn.me(session)
         await dialogue.end(session, me, dialogue.PHASE_REASON)
-        phase = await session.get(Phase, phase_id)
-        if phase is None:
-            raise UserError("telegram.refused")
         if action == "close":
             phase = await phases.close_phase(
                 session=session, phase_id=phase_id, by=me, reason=reason
             )
         else:
-            phase = await phases.extend_phase(
-                session=session,
-                phase_id=phase_id,
-                until=phase.closes_at + timedelta(days=days),
-                reason=reason,
-                by=me,
+            phase = await phases.extend_phase_by(
+                session=session, phase_id=phase_id, days=days, reason=reason, by=me
             )
     wake_sender(turn)
     await turn.send(
