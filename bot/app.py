@@ -1,8 +1,8 @@
 """Builds the python-telegram-bot Application: the Bot API root, defaults, and every handler.
 
-The Bot API root comes from `PALABRE_TELEGRAM_API_URL` (`<root>/bot` and `<root>/file/bot`), so
-the bot runs against Telegram, a local Bot API server, or the test server alike. Every message
-is HTML (user-written text is escaped by the templates). Handlers are grouped so that the
+The Bot API root comes from `BotConfig.api_url` (`<root>/bot` and `<root>/file/bot`), so the
+bot runs against Telegram, a local Bot API server, or the test server alike. Every message is
+HTML (user-written text is escaped by the templates). Handlers are grouped so that the
 inbound guard runs first (group -1), the features next (group 0), and the bookkeeping last.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from bot import inbound
+from bot.config import BotConfig
 from bot.context import PalabreContext
 from bot.handlers import (
     common,
@@ -39,7 +40,6 @@ from bot.handlers import (
 from bot.text import N_, label
 from bot.updates import PerChatUpdateProcessor
 from models.db import Database
-from palabre.settings import Settings
 
 GUARD_GROUP = -1
 FEATURE_GROUP = 0
@@ -62,26 +62,39 @@ MENU = [
 ]
 
 
-def api_urls(settings: Settings) -> tuple[str, str]:
-    root = settings.telegram_api_url.rstrip("/")
+def api_urls(config: BotConfig) -> tuple[str, str]:
+    root = config.api_url.rstrip("/")
     return f"{root}/bot", f"{root}/file/bot"
 
 
+async def bot_username(config: BotConfig) -> str:
+    """The bot's @username: the configured one, else Telegram's answer to getMe."""
+    if config.username:
+        return config.username
+    if not config.enabled:
+        raise ValueError("PALABRE_TELEGRAM_TOKEN is not set")
+    assert config.token is not None
+    base_url, base_file_url = api_urls(config)
+    bot = Bot(config.token.get_secret_value(), base_url=base_url, base_file_url=base_file_url)
+    async with bot:  # initialising the bot asks getMe once
+        return bot.username
+
+
 def build_application(
-    settings: Settings,
+    config: BotConfig,
     database: Database,
     *,
     application_class: type[Application] | None = None,
     **builder_options: Any,
 ) -> Application:
-    """The Application for `settings.telegram_token`, its handlers registered."""
-    if not settings.bot_enabled:
+    """The Application for `config.token`, its handlers registered."""
+    if not config.enabled:
         raise ValueError("PALABRE_TELEGRAM_TOKEN is not set")
-    assert settings.telegram_token is not None
-    base_url, base_file_url = api_urls(settings)
+    assert config.token is not None
+    base_url, base_file_url = api_urls(config)
     builder = (
         ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
+        .token(config.token.get_secret_value())
         .base_url(base_url)
         .base_file_url(base_file_url)
         .defaults(
@@ -100,7 +113,6 @@ def build_application(
         builder = getattr(builder, name)(value)
     application = builder.build()
     application.bot_data["database"] = database
-    application.bot_data["settings"] = settings
     application.bot_data["flood"] = inbound.FloodGate()
     register(application)
     return application

@@ -1,4 +1,4 @@
-"""The callback context every handler receives: the database, the settings, who is writing.
+"""The callback context every handler receives: the database and who is writing.
 
 `bot.inbound.guard` fills `participant` and `consultation` once per update (a snapshot read in
 its own short transaction); handlers reload what they change inside their own transaction.
@@ -15,7 +15,6 @@ from templates.i18n import normalize_locale
 if TYPE_CHECKING:
     from models import Consultation, Participant
     from models.db import Database
-    from palabre.settings import Settings
 
 
 class PalabreContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -35,10 +34,6 @@ class PalabreContext(CallbackContext[ExtBot, dict, dict, dict]):
     @property
     def database(self) -> Database:
         return self.application.bot_data["database"]
-
-    @property
-    def settings(self) -> Settings:
-        return self.application.bot_data["settings"]
 
     @property
     def locale(self) -> str:

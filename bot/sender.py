@@ -1,7 +1,7 @@
 """The Telegram sender: drains the telegram channel of the outbox within Telegram's limits.
 
-- At most `PALABRE_TELEGRAM_RATE` messages a second overall (Telegram allows about 30) and one
-  a second per chat, as Telegram sees them whatever the network does (see `RateLimiter`).
+- At most `BotConfig.rate` messages a second overall (Telegram allows about 30) and one a
+  second per chat, as Telegram sees them whatever the network does (see `RateLimiter`).
 - 429 (flood control): every send pauses for `retry_after`, and the message is retried after it
   without counting an attempt.
 - 403 (the person blocked the bot): their Telegram is marked inactive and the message is sent
@@ -43,13 +43,13 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.config import BotConfig
 from bot.keyboards import outbox_keyboard
 from bot.redact import redact
 from bot.text import render_html, split_message
 from consultation import clock, outbox
 from models import Channel, Consultation, EmailStatus, OutboxMessage, Participant
 from models.db import Database
-from palabre.settings import Settings
 from templates.i18n import normalize_locale
 from templates.render import message_context
 
@@ -139,16 +139,15 @@ class TelegramSender:
         self,
         bot: Bot,
         database: Database,
-        settings: Settings,
+        config: BotConfig,
         *,
         rate: float | None = None,
         batch_size: int | None = None,
     ) -> None:
         self.bot = bot
         self.database = database
-        self.settings = settings
-        # `rate` overrides the setting (a local Bot API server has no 30/s limit).
-        self.rate = rate or settings.telegram_rate
+        # `rate` overrides the configured one (a local Bot API server has no 30/s limit).
+        self.rate = rate or config.rate
         self.limiter = RateLimiter(self.rate)
         self.batch_size = batch_size or max(10, math.ceil(self.rate * 2))
         self._stop = asyncio.Event()

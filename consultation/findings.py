@@ -20,7 +20,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func
@@ -628,6 +628,78 @@ async def findings_for(
             )
         )
     return ranking.personal_order(views, seed=_seed(participant, "findings"))
+
+
+async def finding_view(
+    *, session: AsyncSession, participant: Participant, code: str
+) -> FindingView | None:
+    """One published finding as this person sees it (as `findings_for` shows each), or None."""
+    finding = (
+        await session.exec(
+            select(Finding)
+            .where(Finding.consultation_id == participant.consultation_id)
+            .where(Finding.code == code)
+        )
+    ).first()
+    if finding is None or finding.status != FindingStatus.PUBLISHED:
+        return None
+    version = await current_text(session=session, finding=finding)
+    counts = await _observation_counts(session, [finding.id])  # type: ignore[list-item]
+    rows = (
+        await session.exec(
+            select(Stance, FindingVersion)
+            .join(FindingVersion, FindingVersion.id == Stance.finding_version_id)
+            .where(Stance.participant_id == participant.id)
+            .where(FindingVersion.finding_id == finding.id)
+        )
+    ).all()
+    stance = next((s for s, v in rows if v.version == version.version), None)
+    earlier = sorted((v.version, s.choice) for s, v in rows if v.version != version.version)
+    return FindingView(
+        code=finding.code,
+        text=version.text,
+        version=version.version,
+        observation_count=counts.get(finding.id, 0),  # type: ignore[arg-type]
+        choice=stance.choice if stance else None,
+        reason=stance.reason if stance else None,
+        previous_choice=earlier[-1][1] if earlier else None,
+    )
+
+
+async def answer(
+    *,
+    session: AsyncSession,
+    participant: Participant,
+    code: str,
+    version: int | None,
+    choice: str | None = None,
+    reason: str | None = None,
+    channel: str,
+) -> FindingView | None:
+    """Answer version `version` of a finding, as a button under its wording does; the finding
+    as the person sees it afterwards.
+
+    A button pressed under an older wording records nothing: the view returned carries the
+    current version, for the channel to show instead (`version` None answers whatever is
+    current). Without `choice` nothing is recorded (the channel only shows the finding). None
+    when the finding is not published (a button from an unknown or withdrawn one). The review
+    phase must be open.
+    """
+    await require_open(
+        session=session, consultation_id=participant.consultation_id, kind=PhaseKind.REVIEW
+    )
+    view = await finding_view(session=session, participant=participant, code=code)
+    if view is None or choice is None or (version is not None and view.version != version):
+        return view
+    stance = await record_stance(
+        session=session,
+        participant=participant,
+        code=code,
+        choice=choice,
+        reason=reason,
+        channel=channel,
+    )
+    return replace(view, choice=stance.choice, reason=stance.reason)
 
 
 # --- results -------------------------------------------------------------------------------

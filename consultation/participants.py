@@ -7,6 +7,7 @@ not leak working links.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,9 +17,11 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock, files
+from consultation import audit, clock, files, preferences
 from consultation.errors import NotFound, UserError
 from models import Cadence, Channel, Consultation, Invitation, Participant, Role
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("name", "email", "category")
 KNOWN_COLUMNS = {"name", "email", "organisation", "category", "role", "locale", "channel"}
@@ -337,3 +340,44 @@ async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) 
         actor=participant,
     )
     return participant
+
+
+async def _invitation_of_chat(session: AsyncSession, token: str, chat_id: int) -> bool:
+    """Whether `token` is the invitation that already bound this chat's participant."""
+    invitation = (
+        await session.exec(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    ).first()
+    if invitation is None or invitation.used_at is None:
+        return False
+    person = await session.get(Participant, invitation.participant_id)
+    return person is not None and person.telegram_chat_id == chat_id
+
+
+async def start_on_telegram(
+    *, session: AsyncSession, chat_id: int, token: str | None, participant_id: int | None
+) -> Participant:
+    """`/start [token]` on Telegram: the participant the chat is bound to from now on.
+
+    A token binds the chat to its invitation, and Telegram becomes where the person wants to be
+    reached (their settings change it back); opening one's invitation link a second time (it
+    is used by now) is just a /start. Writing to the bot again undoes a STOP and a block.
+    """
+    again = participant_id is not None and token is not None
+    if again and await _invitation_of_chat(session, token or "", chat_id):
+        token = None
+    if token is not None:
+        person = await redeem_invitation(session=session, token=token, chat_id=chat_id)
+        await preferences.set_channel(session=session, participant=person, channel=Channel.TELEGRAM)
+        logger.info("chat bound to participant %s by invitation", person.id)
+    else:
+        found = await session.get(Participant, participant_id) if participant_id else None
+        if found is None or found.erased_at is not None:
+            raise NotFound("preferences.forgotten")
+        person = found
+    if person.opted_out_at is not None:
+        await preferences.opt_in(session=session, participant=person, channel=Channel.TELEGRAM)
+    if not person.telegram_active:
+        person.telegram_active = True
+        person.updated_at = clock.now()
+        session.add(person)
+    return person

@@ -441,6 +441,20 @@ async def extend_phase(
     return phase
 
 
+async def extend_phase_by(
+    *, session: AsyncSession, phase_id: int, days: int, reason: str | None, by: Participant
+) -> Phase:
+    """Move a phase's deadline `days` days later (the rules of `extend_phase` apply)."""
+    phase = await get_phase(session=session, phase_id=phase_id)
+    return await extend_phase(
+        session=session,
+        phase_id=phase_id,
+        until=phase.closes_at + timedelta(days=days),
+        reason=reason,
+        by=by,
+    )
+
+
 async def due_transitions(
     *, session: AsyncSession, consultation_id: int | None = None
 ) -> list[tuple[str, Phase]]:

@@ -516,6 +516,48 @@ async def skip_question(
     )
 
 
+async def answer_or_skip(
+    *,
+    session: AsyncSession,
+    participant: Participant,
+    questionnaire_id: int,
+    position: int,
+    value: str | None,
+    channel: str,
+) -> tuple[Questionnaire, Question, int] | None:
+    """Answer question `position` (skip it when `value` is None), as a button or a typed reply
+    does: the questionnaire, the question, and how many questions it has.
+
+    None when the button points at nothing this person can answer (another consultation's
+    questionnaire, a question that is gone).
+    """
+    questionnaire = await session.get(Questionnaire, questionnaire_id)
+    if questionnaire is None or questionnaire.consultation_id != participant.consultation_id:
+        return None
+    questions = await questions_of(session=session, questionnaire_id=questionnaire_id)
+    question = next((q for q in questions if q.position == position), None)
+    if question is None:
+        return None
+    if value is None:
+        await skip_question(
+            session=session,
+            participant=participant,
+            questionnaire_key=questionnaire.key,
+            position=position,
+            channel=channel,
+        )
+    else:
+        await answer_question(
+            session=session,
+            participant=participant,
+            questionnaire_key=questionnaire.key,
+            position=position,
+            value=value,
+            channel=channel,
+        )
+    return questionnaire, question, len(questions)
+
+
 # --- results -------------------------------------------------------------------------------
 
 

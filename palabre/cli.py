@@ -232,7 +232,22 @@ def invite_link(
 ) -> None:
     """Print a personal, single-use Telegram invitation link for one participant."""
     config = settings()
-    username = config.telegram_bot_username or _bot_username()
+    if not config.telegram_bot_username and not config.bot_enabled:
+        fail(
+            _(
+                "Set PALABRE_TELEGRAM_BOT_USERNAME, or PALABRE_TELEGRAM_TOKEN so that Palabre can "
+                "ask Telegram for the bot's name."
+            )
+        )
+    from telegram.error import TelegramError
+
+    from bot.app import bot_username
+    from palabre.service import bot_config
+
+    try:
+        username = asyncio.run(bot_username(bot_config(config)))
+    except TelegramError as exc:
+        fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
 
     async def work(database: Database) -> str:
         async with database.session() as session:
@@ -247,36 +262,6 @@ def invite_link(
 
     token = run(work)
     typer.echo(f"https://t.me/{username}?start={token}")
-
-
-def _bot_username() -> str:
-    config = settings()
-    if not config.bot_enabled:
-        fail(
-            _(
-                "Set PALABRE_TELEGRAM_BOT_USERNAME, or PALABRE_TELEGRAM_TOKEN so that Palabre can "
-                "ask Telegram for the bot's name."
-            )
-        )
-    from telegram import Bot
-    from telegram.error import TelegramError
-
-    assert config.telegram_token is not None
-    api = config.telegram_api_url.rstrip("/")
-    bot = Bot(
-        config.telegram_token.get_secret_value(),
-        base_url=f"{api}/bot",
-        base_file_url=f"{api}/file/bot",
-    )
-
-    async def ask() -> str:
-        async with bot:  # initialising the bot asks getMe once
-            return bot.username
-
-    try:
-        return asyncio.run(ask())
-    except TelegramError as exc:
-        fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
 
 
 @app.command("status")

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
+from bot.config import BotConfig
 from consultation.errors import UserError
 from models.db import Database
 from palabre.settings import Settings
@@ -55,6 +58,17 @@ def webhook_secret(settings: Settings) -> str:
             return secret
     key = settings.secret_key.get_secret_value().encode("utf-8")
     return hmac.new(key, b"palabre telegram webhook", hashlib.sha256).hexdigest()
+
+
+def bot_config(settings: Settings) -> BotConfig:
+    """What the Telegram channel needs of the settings."""
+    return BotConfig(
+        token=settings.telegram_token,
+        api_url=settings.telegram_api_url,
+        username=settings.telegram_bot_username,
+        rate=settings.telegram_rate,
+        webhook_secret=SecretStr(webhook_secret(settings)),
+    )
 
 
 class Service:
@@ -116,10 +130,11 @@ class Service:
         from bot.redact import install
         from bot.sender import TelegramSender
 
-        assert self.settings.telegram_token is not None
-        token = self.settings.telegram_token.get_secret_value()
-        install(token, webhook_secret(self.settings))
-        self.application = build_application(self.settings, self.database)
+        config = bot_config(self.settings)
+        assert config.token is not None and config.webhook_secret is not None
+        secret = config.webhook_secret.get_secret_value()
+        install(config.token.get_secret_value(), secret)
+        self.application = build_application(config, self.database)
         try:
             await self.application.initialize()
         except InvalidToken as exc:
@@ -128,7 +143,7 @@ class Service:
             raise UserError(
                 "telegram.unreachable", url=self.settings.telegram_api_url, reason=exc.message
             ) from exc
-        sender = TelegramSender(self.application.bot, self.database, self.settings)
+        sender = TelegramSender(self.application.bot, self.database, config)
         self.application.bot_data["sender"] = sender
         await self.application.start()
         updater = self.application.updater
@@ -138,7 +153,7 @@ class Service:
                 port=self.webhook.port,
                 url_path=self.webhook.path,
                 webhook_url=self.webhook.url,
-                secret_token=webhook_secret(self.settings),
+                secret_token=secret,
                 allowed_updates=UPDATE_TYPES,
             )
             logger.info("Telegram bot listening for webhook calls on port %s", self.webhook.port)

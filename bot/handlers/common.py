@@ -38,6 +38,10 @@ DECLINE = N_("I decline")
 ONLY_NEW = filters.UpdateType.MESSAGE
 
 HandlerFn = Callable[[Update, PalabreContext, "Turn"], Awaitable[None]]
+ReplyFn = Callable[["Turn", dialogue.Dialogue], Awaitable[None]]
+
+# Who receives the text a dialogue awaits, by dialogue kind; each feature adds its own.
+_REPLIES: dict[str, ReplyFn] = {}
 
 
 class Turn:
@@ -81,12 +85,15 @@ class Turn:
         return self.context.database.session()
 
     async def me(self, session: AsyncSession) -> Participant:
-        """The sender, loaded in `session` (to change them or pass them to the core)."""
+        """The sender, loaded in `session` (to change them or pass them to the core).
+
+        `participant` stays the snapshot taken when the update came in: a refusal rolls the
+        session back, which would leave this copy unreadable while the refusal is explained.
+        """
         assert self.participant is not None
         person = await session.get(Participant, self.participant.id)
         if person is None or person.erased_at is not None:
             raise NotFound("preferences.forgotten")
-        self.context.participant = person
         return person
 
     def label(self, message: str) -> str:
@@ -289,6 +296,21 @@ async def refuse(turn: Turn, what: str) -> None:
             detail={"channel": "telegram"},
         )
     await turn.say_error("permission.coordinator_only")
+
+
+def replies_to(kind: str) -> Callable[[ReplyFn], ReplyFn]:
+    """Register `fn` as the receiver of the text a dialogue of `kind` awaits (a reason...)."""
+
+    def register(fn: ReplyFn) -> ReplyFn:
+        _REPLIES[kind] = fn
+        return fn
+
+    return register
+
+
+async def receive_reply(turn: Turn, state: dialogue.Dialogue) -> None:
+    """Give the person's text to the feature whose dialogue awaits it."""
+    await _REPLIES[state.kind](turn, state)
 
 
 # --- handlers every person may meet -----------------------------------------------------------

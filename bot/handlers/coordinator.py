@@ -10,7 +10,6 @@ Callback data: `pb:<y|n>`, `bc:<y|n>:<nonce>`, `ph:<phase id>:<close|ext>[:<days
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers.common import ONLY_NEW, Turn, coordinator
+from bot.handlers.common import ONLY_NEW, Turn, coordinator, replies_to
 from bot.keyboards import button, keyboard
 from bot.text import N_
 from bot.views import phase_view
@@ -27,8 +26,6 @@ from consultation import broadcasts as broadcasting
 from consultation import findings, metrics, observations, phases
 from consultation.errors import UserError
 from models import Consultation, FindingStatus, Observation, Phase, PhaseStatus
-
-logger = logging.getLogger(__name__)
 
 PUBLISH = N_("Publish and notify everyone")
 SEND = N_("Send")
@@ -246,6 +243,7 @@ async def phase_button(update: Update, context: PalabreContext, turn: Turn) -> N
     await turn.ask("phase_reason_prompt", action=action, days=days, kind=phase.kind)
 
 
+@replies_to(dialogue.PHASE_REASON)
 async def receive_phase_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     """The reason for closing or extending, typed after the button."""
     await _change_phase(
@@ -273,20 +271,13 @@ async def _change_phase(turn: Turn, phase_id: int, action: str, days: int, reaso
     async with turn.session() as session:
         me = await turn.me(session)
         await dialogue.end(session, me, dialogue.PHASE_REASON)
-        phase = await session.get(Phase, phase_id)
-        if phase is None:
-            raise UserError("telegram.refused")
         if action == "close":
             phase = await phases.close_phase(
                 session=session, phase_id=phase_id, by=me, reason=reason
             )
         else:
-            phase = await phases.extend_phase(
-                session=session,
-                phase_id=phase_id,
-                until=phase.closes_at + timedelta(days=days),
-                reason=reason,
-                by=me,
+            phase = await phases.extend_phase_by(
+                session=session, phase_id=phase_id, days=days, reason=reason, by=me
             )
     wake_sender(turn)
     await turn.send(
@@ -404,6 +395,7 @@ async def moderate_button(update: Update, context: PalabreContext, turn: Turn) -
     await turn.ask("scope_reason_prompt", observation=_observation_view(observation))
 
 
+@replies_to(dialogue.SCOPE_REASON)
 async def receive_scope_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     """The reason an observation is out of scope: recorded, and sent to its author."""
     async with turn.session() as session:

@@ -10,15 +10,12 @@ Callback data: `st:<code>:<c|x|a|ch>:<version>`.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers.common import ONLY_NEW, Turn, participant
+from bot.handlers.common import ONLY_NEW, Turn, participant, replies_to
 from bot.keyboards import GO_FINDINGS, button, keyboard
 from bot.text import N_
 from bot.views import phase_view
@@ -26,13 +23,13 @@ from consultation import findings, phases
 from consultation.findings import FindingView
 from models import Channel, PhaseKind, StanceChoice
 
-logger = logging.getLogger(__name__)
-
 CONFIRM = N_("Confirm")
 CONTEST = N_("Contest")
 ABSTAIN = N_("Abstain")
 CHANGE = N_("Change my answer")
-CHOICES = {"c": StanceChoice.CONFIRM, "x": StanceChoice.CONTEST, "a": StanceChoice.ABSTAIN}
+# Confirm and Abstain answer at once; Contest asks for the reason first; Change shows the choices.
+CHOICES = {"c": StanceChoice.CONFIRM, "a": StanceChoice.ABSTAIN}
+ACTIONS = {"c", "x", "a", "ch"}
 
 
 def choice_markup(view: FindingView, turn: Turn) -> InlineKeyboardMarkup | None:
@@ -50,14 +47,6 @@ def choice_markup(view: FindingView, turn: Turn) -> InlineKeyboardMarkup | None:
 
 def change_markup(view: FindingView, turn: Turn) -> InlineKeyboardMarkup | None:
     return keyboard([[button(turn.label(CHANGE), f"st:{view.code}:ch:{view.version}")]])
-
-
-async def _view(turn: Turn, session, code: str) -> FindingView | None:
-    """The finding `code` as this person sees it now (None when it is not published)."""
-    views = await findings.findings_for(
-        session=session, participant=await turn.me(session), awaiting_only=False
-    )
-    return next((view for view in views if view.code == code), None)
 
 
 @participant
@@ -97,71 +86,60 @@ async def stance_button(update: Update, context: PalabreContext, turn: Turn) -> 
     except ValueError:
         await turn.stale()
         return
+    if action not in ACTIONS:
+        await turn.stale()
+        return
     async with turn.session() as session:
-        await phases.require_open(
-            session=session, consultation_id=turn.participant.consultation_id, kind=PhaseKind.REVIEW
+        me = await turn.me(session)
+        view = await findings.answer(
+            session=session,
+            participant=me,
+            code=code,
+            version=version,
+            choice=CHOICES.get(action),
+            channel=Channel.TELEGRAM,
         )
-        view = await _view(turn, session, code)
-        if view is None:
-            pass
-        elif view.version != version:
-            # Revised since this message was sent: show the new wording, answer nothing.
-            await dialogue.end(session, await turn.me(session), dialogue.CONTEST)
-        elif action == "x":
+        revised = view is not None and view.version != version
+        if view is not None and action == "x" and not revised:
+            message = turn.query.message
             await dialogue.begin(
                 session,
-                await turn.me(session),
+                me,
                 dialogue.CONTEST,
                 code=code,
                 version=version,
-                message_id=turn.query.message.message_id if turn.query.message else None,
+                message_id=message.message_id if message else None,
             )
-        elif action in {"c", "a"}:
-            await findings.record_stance(
-                session=session,
-                participant=await turn.me(session),
-                code=code,
-                choice=CHOICES[action],
-                channel=Channel.TELEGRAM,
-            )
-            await dialogue.end(session, await turn.me(session), dialogue.CONTEST)
-            view = dataclasses.replace(view, choice=CHOICES[action].value, reason=None)
+        elif view is not None and (revised or action in CHOICES):
+            await dialogue.end(session, me, dialogue.CONTEST)
     if view is None:
         await turn.stale()
-    elif view.version != version:
-        await turn.edit(
-            "finding", markup=choice_markup(view, turn), finding=view.as_dict(), revised=True
-        )
-    elif action == "x":
+    elif action == "x" and not revised:
         await turn.ask("contest_reason", placeholder=code, code=code)
-    elif action in {"c", "a"}:
-        await turn.edit(
-            "finding", markup=change_markup(view, turn), finding=view.as_dict(), revised=False
-        )
-    elif action == "ch":
-        await turn.edit(
-            "finding", markup=choice_markup(view, turn), finding=view.as_dict(), revised=False
-        )
     else:
-        await turn.stale()
+        answered = action in CHOICES and not revised
+        markup = (change_markup if answered else choice_markup)(view, turn)
+        await turn.edit("finding", markup=markup, finding=view.as_dict(), revised=revised)
 
 
+@replies_to(dialogue.CONTEST)
 async def receive_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     """The reply to "why do you contest?": the contest is recorded with it."""
     code = str(state.data.get("code"))
     async with turn.session() as session:
         me = await turn.me(session)
-        await findings.record_stance(
+        view = await findings.answer(
             session=session,
             participant=me,
             code=code,
+            version=None,
             choice=StanceChoice.CONTEST,
             reason=turn.text,
             channel=Channel.TELEGRAM,
         )
         await dialogue.end(session, me, dialogue.CONTEST)
-        view = await _view(turn, session, code)
     if view is None:
+        await turn.stale()
         return
     if state.data.get("message_id"):
         await turn.edit_message(

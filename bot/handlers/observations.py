@@ -10,23 +10,18 @@ Callback data: `ob:<y|n>:<nonce>` (observation), `pp:<y|n>:<nonce>` (proposal).
 
 from __future__ import annotations
 
-import logging
-
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers import coordinator, findings, questionnaires
-from bot.handlers.common import ONLY_NEW, Turn, participant
+from bot.handlers.common import ONLY_NEW, Turn, participant, receive_reply, replies_to
 from bot.keyboards import GO_OBSERVE, GO_PROPOSE, button, keyboard
 from bot.text import N_
 from bot.views import phase_view
 from consultation import actions, observations, phases
 from consultation.observations import DEFAULT_MAX_LENGTH
 from models import Channel, Consultation, PhaseKind
-
-logger = logging.getLogger(__name__)
 
 RECORD = N_("Record it")
 DISCARD = N_("Don't record")
@@ -79,14 +74,7 @@ async def on_text(update: Update, context: PalabreContext, turn: Turn) -> None:
         if state.expired:
             await turn.say_error("telegram.dialogue_expired")
             return
-        receiver = {
-            dialogue.CONTEST: findings.receive_reason,
-            dialogue.QUESTION: questionnaires.receive_text,
-            dialogue.SCOPE_REASON: coordinator.receive_scope_reason,
-            dialogue.PHASE_REASON: coordinator.receive_phase_reason,
-            dialogue.PROPOSAL: receive_proposal,
-        }[state.kind]
-        await receiver(turn, state)
+        await receive_reply(turn, state)
         return
     kind = phase.kind if phase is not None else None
     if kind == PhaseKind.OBSERVE:
@@ -115,6 +103,7 @@ async def offer(turn: Turn, kind: str, prefix: str, text: str) -> None:
     )
 
 
+@replies_to(dialogue.PROPOSAL)
 async def receive_proposal(turn: Turn, state: dialogue.Dialogue) -> None:
     """The text typed after a bare /propose."""
     await offer(turn, dialogue.PROPOSAL, "pp", turn.text)

@@ -7,10 +7,6 @@ welcome again), and counts as coming back after /stop or after blocking the bot.
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -26,39 +22,14 @@ from bot.handlers.common import (
 )
 from bot.keyboards import GO_STATUS, button, keyboard
 from bot.views import consultation_view, phase_view
-from consultation import clock, participants, phases, preferences, status
-from models import Channel, Consultation, Invitation, Participant
-
-logger = logging.getLogger(__name__)
+from consultation import participants, phases, preferences, status
+from models import Channel, Consultation
 
 LANGUAGES = (("fr", "Français"), ("en", "English"))
 
 
 def language_markup():
     return keyboard([[button(name, f"lg:{code}") for code, name in LANGUAGES]])
-
-
-async def _come_back(session: Any, person: Participant) -> None:
-    """Writing to the bot again undoes /stop and a block."""
-    if person.opted_out_at is not None:
-        await preferences.opt_in(session=session, participant=person, channel=Channel.TELEGRAM)
-    if not person.telegram_active:
-        person.telegram_active = True
-        person.updated_at = clock.now()
-        session.add(person)
-
-
-async def _used_by_this_chat(session: Any, token: str, chat_id: int) -> bool:
-    """Whether `token` is the invitation that already bound this chat's participant."""
-    invitation = (
-        await session.exec(
-            select(Invitation).where(Invitation.token_hash == participants.hash_token(token))
-        )
-    ).first()
-    if invitation is None or invitation.used_at is None:
-        return False
-    person = await session.get(Participant, invitation.participant_id)
-    return person is not None and person.telegram_chat_id == chat_id
 
 
 @anyone
@@ -68,25 +39,13 @@ async def start(update: Update, context: PalabreContext, turn: Turn) -> None:
     if token is None and turn.participant is None:
         await send_invitation_help(turn)
         return
-    if token is not None and turn.participant is not None:
-        # Opening one's invitation link a second time (it is used by now) is just a /start.
-        async with turn.session() as session:
-            used = await _used_by_this_chat(session, token, turn.chat_id)
-        token = None if used else token
     async with turn.session() as session:
-        if token is not None:
-            person = await participants.redeem_invitation(
-                session=session, token=token, chat_id=turn.chat_id
-            )
-            # Opening the Telegram invitation says where the person wants to be reached;
-            # /settings changes it back.
-            await preferences.set_channel(
-                session=session, participant=person, channel=Channel.TELEGRAM
-            )
-            logger.info("chat bound to participant %s by invitation", person.id)
-        else:
-            person = await turn.me(session)
-        await _come_back(session, person)
+        person = await participants.start_on_telegram(
+            session=session,
+            chat_id=turn.chat_id,
+            token=token,
+            participant_id=turn.participant.id if turn.participant else None,
+        )
         consultation = await session.get(Consultation, person.consultation_id)
     context.participant, context.consultation = person, consultation
     if not preferences.has_consented(person):

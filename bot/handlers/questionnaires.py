@@ -11,7 +11,6 @@ Callback data: `qn:<id>` (start), `qa:<id>:<position>:<value|s>` (answer, s = sk
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -19,15 +18,13 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
 from bot.context import PalabreContext
-from bot.handlers.common import ONLY_NEW, Turn, participant
+from bot.handlers.common import ONLY_NEW, Turn, participant, replies_to
 from bot.keyboards import GO_QUESTIONNAIRE, button, keyboard
 from bot.text import N_
 from consultation import questionnaires
 from consultation.errors import NotFound
 from models import Channel, Question, QuestionKind, Questionnaire
 from templates.render import localized
-
-logger = logging.getLogger(__name__)
 
 SKIP = N_("Skip")
 LIKERT_LOW = N_("1 = strongly disagree")
@@ -158,34 +155,19 @@ async def _record(
     """Record (or skip) one answer; returns what the answered question shows, None if gone."""
     async with turn.session() as session:
         me = await turn.me(session)
-        questionnaire = await session.get(Questionnaire, questionnaire_id)
-        if questionnaire is None or questionnaire.consultation_id != me.consultation_id:
-            return None
-        questions = await questionnaires.questions_of(
-            session=session, questionnaire_id=questionnaire_id
+        answered = await questionnaires.answer_or_skip(
+            session=session,
+            participant=me,
+            questionnaire_id=questionnaire_id,
+            position=position,
+            value=value,
+            channel=Channel.TELEGRAM,
         )
-        question = next((q for q in questions if q.position == position), None)
-        if question is None:
+        if answered is None:
             return None
-        if value is None:
-            await questionnaires.skip_question(
-                session=session,
-                participant=me,
-                questionnaire_key=questionnaire.key,
-                position=position,
-                channel=Channel.TELEGRAM,
-            )
-        else:
-            await questionnaires.answer_question(
-                session=session,
-                participant=me,
-                questionnaire_key=questionnaire.key,
-                position=position,
-                value=value,
-                channel=Channel.TELEGRAM,
-            )
         await dialogue.end(session, me, dialogue.QUESTION)
-    view = question_view(questionnaire, question, len(questions), turn)
+    questionnaire, question, count = answered
+    view = question_view(questionnaire, question, count, turn)
     if value is None:
         answer = None
     elif question.kind == QuestionKind.CHOICE:
@@ -195,6 +177,7 @@ async def _record(
     return {**view, "answer": answer}
 
 
+@replies_to(dialogue.QUESTION)
 async def receive_text(turn: Turn, state: dialogue.Dialogue) -> None:
     """The typed answer to a free-text question."""
     questionnaire_id = int(state.data["questionnaire_id"])

@@ -10,7 +10,6 @@ Callback data: `rk:<nonce>:p:<code>` (pick), `rk:<nonce>:<done|undo|ok|redo>`, `
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -25,8 +24,6 @@ from bot.views import phase_view
 from consultation import actions, phases
 from consultation.actions import DEFAULT_BALLOT_K
 from models import Channel, PhaseKind
-
-logger = logging.getLogger(__name__)
 
 DONE = N_("Done")
 UNDO = N_("Undo")

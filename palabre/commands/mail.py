@@ -64,9 +64,15 @@ def invite(
     config = settings()
     username = config.telegram_bot_username
     if username is None and config.bot_enabled:
-        from palabre.cli import _bot_username
+        from telegram.error import TelegramError
 
-        username = _bot_username()
+        from bot.app import bot_username
+        from palabre.service import bot_config
+
+        try:
+            username = asyncio.run(bot_username(bot_config(config)))
+        except TelegramError as exc:
+            fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
 
     async def work(database: Database) -> tuple[int, int]:
         async with database.session() as session:

@@ -279,6 +279,49 @@ async def test_a_new_version_asks_again_those_who_answered_the_old_one_and_only_
     assert [r.participant_id for r in asked[2:]] == [aicha.id]
 
 
+async def test_a_button_under_an_older_wording_answers_nothing_and_shows_the_new_one(db, clock):
+    c, [aicha], celine = await _review(db, people=1)
+    [f1, _] = await _draft(db, c, celine, "Le foncier manque.", "Un brouillon.")
+    await _publish(db, c, celine, codes=["F1"])
+
+    async with db.session() as session:
+        answered = await findings.answer(
+            session=session,
+            participant=aicha,
+            code="F1",
+            version=1,
+            choice="confirm",
+            channel=Channel.TELEGRAM,
+        )
+        await findings.edit_finding(
+            session=session, finding_id=f1.id, by=celine, text="Le foncier abordable manque."
+        )
+    assert (answered.version, answered.choice) == (1, "confirm")
+
+    async with db.session() as session:
+        # Aicha taps Abstain under the message that still shows version 1.
+        stale = await findings.answer(
+            session=session,
+            participant=aicha,
+            code="F1",
+            version=1,
+            choice="abstain",
+            channel=Channel.TELEGRAM,
+        )
+        draft = await findings.answer(
+            session=session, participant=aicha, code="F2", version=1, channel=Channel.TELEGRAM
+        )
+        finding = await session.get(Finding, f1.id)
+        assert await findings.stance_of(session=session, participant=aicha, finding=finding) is None
+    assert (stale.version, stale.text, stale.choice, stale.previous_choice) == (
+        2,
+        "Le foncier abordable manque.",
+        None,
+        "confirm",
+    )
+    assert draft is None
+
+
 async def test_a_published_finding_no_longer_changes_once_review_is_over(db, clock):
     c, _, celine = await _review(db, min_days=0)
     [f1] = await _draft(db, c, celine, "Le foncier manque.")
