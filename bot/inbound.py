@@ -19,8 +19,6 @@ import traceback
 from collections import deque
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from telegram import Update
 from telegram.constants import ChatType
@@ -31,6 +29,7 @@ from bot.context import PalabreContext
 from bot.redact import redact
 from consultation import clock, participants
 from models import Channel, Consultation, InboundRecord
+from models.db import insert_for
 from palabre.i18n import normalize_locale
 from palabre.render import render_error
 
@@ -90,10 +89,8 @@ async def _record(context: PalabreContext, update: Update) -> bool:
     chat = update.effective_chat
     async with context.database.session() as session:
         participant = await participants.by_chat(session=session, chat_id=chat.id) if chat else None
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(InboundRecord)
+            insert_for(session)(InboundRecord)
             .values(
                 channel=Channel.TELEGRAM.value,
                 external_id=str(update.update_id),

@@ -26,7 +26,6 @@ from consultation import audit, clock, files, participants, ranking
 from consultation.errors import NotFound, UserError
 from consultation.findings import (
     code_key,
-    dialect_insert,
     get_finding,
     lock_consultation,
     next_code,
@@ -53,6 +52,7 @@ from models import (
     Participant,
     PhaseKind,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ async def _upsert_ballot(
     session: AsyncSession, participant: Participant, ids: list[int], channel: str
 ) -> Ballot:
     current = clock.now()
-    statement = dialect_insert(session)(Ballot).values(
+    statement = insert_for(session)(Ballot).values(
         consultation_id=participant.consultation_id,
         participant_id=participant.id,
         ranking=ids,

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,6 +52,7 @@ from models import (
     Stance,
     StanceChoice,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +81,6 @@ def next_code(prefix: str, existing: Iterable[str]) -> str:
 
 def normalize_code(code: str) -> str:
     return (code or "").strip().upper()
-
-
-def dialect_insert(session: AsyncSession):
-    """`insert` with `ON CONFLICT` for this session's backend."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -534,7 +527,7 @@ async def record_stance(
         raise UserError("stance.reason_required", finding=finding.code)
     version = await current_text(session=session, finding=finding)
     current = clock.now()
-    statement = dialect_insert(session)(Stance).values(
+    statement = insert_for(session)(Stance).values(
         participant_id=participant.id,
         finding_version_id=version.id,
         choice=picked.value,

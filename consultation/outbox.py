@@ -17,8 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
@@ -31,6 +29,7 @@ from models import (
     OutboxStatus,
     Participant,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +38,6 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 DEFAULT_QUIET_HOURS = ("21:00", "08:00")
-
-
-def _insert(session: AsyncSession):
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 async def enqueue(
@@ -85,7 +79,7 @@ async def enqueue(
         "created_at": current,
     }
     statement = (
-        _insert(session)(OutboxMessage)
+        insert_for(session)(OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
@@ -186,7 +180,7 @@ async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]])
     # Stay under SQLite's 32,766 bound parameters per statement (12 columns a row).
     for start in range(0, len(rows), 1000):
         statement = (
-            _insert(session)(OutboxMessage)
+            insert_for(session)(OutboxMessage)
             .values(rows[start : start + 1000])
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )

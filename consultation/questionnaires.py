@@ -18,8 +18,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +40,7 @@ from models import (
     QuestionnaireStatus,
     Role,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -404,9 +403,7 @@ async def _upsert(
     channel: str,
 ) -> Answer:
     current = clock.now()
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Answer).values(
+    statement = insert_for(session)(Answer).values(
         question_id=question.id,
         participant_id=participant.id,
         value_int=value_int,

@@ -27,8 +27,6 @@ from typing import Any, ClassVar
 
 from mailparser_reply.parser import EmailMessage as ReplyText
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,7 +35,7 @@ from consultation import clock, outbox, preferences
 from consultation.participants import by_reply_key
 from mailer import bounces, commands, headers, tokens
 from models import Channel, InboundRecord, OutboxMessage, Participant
-from models.db import Database
+from models.db import Database, insert_for
 from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -474,11 +472,6 @@ def _quoted_message_ids(part: Message) -> list[str]:
 # --- acting --------------------------------------------------------------------------------
 
 
-def _insert(session: AsyncSession):
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
 async def handle(*, settings: Settings, database: Database, raw: bytes) -> Outcome:
     """Record, then act on, one inbound message; safe to call again with the same message.
 
@@ -504,7 +497,7 @@ def _redact(value: str) -> str:
 async def _record(session: AsyncSession, reading: Reading, status: str) -> InboundRecord | None:
     """Insert the record of this message; None when it was already there (a redelivery)."""
     statement = (
-        _insert(session)(InboundRecord)
+        insert_for(session)(InboundRecord)
         .values(
             channel=Channel.EMAIL.value,
             external_id=reading.message_id,
