@@ -28,7 +28,8 @@ from telegram.ext import ApplicationHandlerStop
 from bot.context import PalabreContext
 from bot.redact import redact
 from consultation import clock, participants
-from models import Channel, Consultation, InboundRecord
+from consultation.common import get_consultation
+from models import Channel, InboundRecord
 from models.db import insert_for
 from palabre.i18n import normalize_locale
 from palabre.render import render_error
@@ -103,7 +104,9 @@ async def _record(context: PalabreContext, update: Update) -> bool:
         )
         inserted = bool((await session.execute(statement)).rowcount)
         consultation = (
-            await session.get(Consultation, participant.consultation_id) if participant else None
+            await get_consultation(session=session, consultation_id=participant.consultation_id)
+            if participant
+            else None
         )
     context.participant = participant
     context.consultation = consultation

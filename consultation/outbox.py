@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
+from consultation.common import get_consultation, rules
 from models import (
     Cadence,
     Channel,
@@ -37,7 +38,6 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-DEFAULT_QUIET_HOURS = ("21:00", "08:00")
 
 
 async def enqueue(
@@ -99,20 +99,13 @@ async def _due_at(
     hours; a message a person triggered themselves (`interactive`) goes at once."""
     if str(channel) != Channel.TELEGRAM or interactive or consultation_id is None:
         return at
-    # `session.get` answers from the identity map after the first call: cheap in a loop.
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        return at
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     return quiet_until(consultation, at) or at
 
 
 def quiet_hours(consultation: Consultation) -> tuple[time, time] | None:
     """The consultation's quiet hours (local start, local end), or None when it has none."""
-    rules = consultation.rules or {}
-    window = rules.get("quiet_hours", DEFAULT_QUIET_HOURS)
-    if not window:
-        return None
-    start, end = (time.fromisoformat(str(part)) for part in window)
+    start, end = rules(consultation).quiet_hours
     return None if start == end else (start, end)
 
 

@@ -20,14 +20,18 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import actions, audit, outbox
-from consultation.errors import NotFound, UserError
-from consultation.findings import code_key
+from consultation.common import (
+    actor_of,
+    code_key,
+    get_consultation,
+    people_to_tell,
+    require_coordinator,
+)
+from consultation.errors import UserError
 from consultation.observations import observations_of
-from consultation.phases import actor_of, people_to_tell, require_coordinator
 from models import (
     Action,
     ActionFinding,
-    Consultation,
     Finding,
     FindingObservation,
     FindingStatus,
@@ -324,9 +328,7 @@ async def send_final_plan(
     of messages written.
     """
     require_coordinator(by, consultation_id)
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
+    await get_consultation(session=session, consultation_id=consultation_id)  # NotFound if unknown
     if not await ranking_over(session=session, consultation_id=consultation_id):
         raise UserError("trace.ranking_not_over")
     plan = await final_plan(session=session, consultation_id=consultation_id)

@@ -27,7 +27,8 @@ from bot.handlers.common import (
 from bot.keyboards import GO_STATUS, button, keyboard
 from bot.views import consultation_view, phase_view
 from consultation import clock, participants, phases, preferences, status
-from models import Channel, Consultation, Invitation, Participant
+from consultation.common import get_consultation, rules
+from models import Channel, Invitation, Participant
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,9 @@ async def start(update: Update, context: PalabreContext, turn: Turn) -> None:
         else:
             person = await turn.me(session)
         await _come_back(session, person)
-        consultation = await session.get(Consultation, person.consultation_id)
+        consultation = await get_consultation(
+            session=session, consultation_id=person.consultation_id
+        )
     context.participant, context.consultation = person, consultation
     if not preferences.has_consented(person):
         await send_consent(turn)
@@ -156,7 +159,7 @@ async def status_command(update: Update, context: PalabreContext, turn: Turn) ->
         waiting=waiting.summary(),
         phase=phase_view(phase, turn.consultation),
         coordinator=turn.participant.is_coordinator,
-        limit=int((turn.consultation.rules or {}).get("observation_max_length", 1000)),
+        limit=rules(turn.consultation).observation_max_length,
     )
 
 

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from consultation import actions, files, findings, observations, participants, phases
+from consultation import actions, files, findings, observations, phases
 from consultation.clock import as_utc
+from consultation.common import get_consultation
 from consultation.errors import DefinitionError, UserError
 from consultation.ranking import personal_order
 from consultation.results import results as results_document
@@ -83,7 +84,7 @@ def parse_until(value: str, timezone: str) -> datetime:
 
 
 async def _target(session: Any, slug: str | None) -> Consultation:
-    return await participants.get_consultation(session=session, slug=slug)
+    return await get_consultation(session=session, slug=slug)
 
 
 # --- phases --------------------------------------------------------------------------------
