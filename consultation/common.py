@@ -162,7 +162,8 @@ def clean_text(text: str | None, *, area: str, limit: int) -> str:
 
 
 async def lock_consultation(*, session: AsyncSession, consultation_id: int) -> None:
-    """Serialize code allocation within a consultation (two proposals at once get A7 and A8)."""
+    """Serialize changes within a consultation: code allocation (two proposals at once get A7
+    and A8), timetable changes (the second sees what the first did)."""
     await session.execute(
         select(Consultation.id).where(Consultation.id == consultation_id).with_for_update()
     )

@@ -19,12 +19,13 @@ from consultation import audit, clock, outbox
 from consultation.common import (
     actor_of,
     get_consultation,
+    lock_consultation,
     people_to_tell,
     require_coordinator,
     rules,
 )
 from consultation.errors import NotFound, PhaseClosed, UserError
-from models import Consultation, Participant, Phase, PhaseStatus
+from models import Participant, Phase, PhaseStatus
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,7 @@ async def _locked(session: AsyncSession, phase_id: int) -> Phase:
     may act at the same moment): the second one sees what the first did, and finds nothing to do.
     """
     phase = await get_phase(session=session, phase_id=phase_id)
-    await session.execute(
-        select(Consultation.id).where(Consultation.id == phase.consultation_id).with_for_update()
-    )
+    await lock_consultation(session=session, consultation_id=phase.consultation_id)
     return (
         await session.exec(
             select(Phase).where(Phase.id == phase_id).execution_options(populate_existing=True)
