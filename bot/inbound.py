@@ -19,9 +19,6 @@ import traceback
 from collections import deque
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
@@ -29,8 +26,9 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.context import PalabreContext
 from bot.redact import redact
-from consultation import clock, participants
-from models import Channel, Consultation, InboundRecord
+from consultation import clock, inbound, participants
+from consultation.common import get_consultation
+from models import Channel
 from templates.i18n import normalize_locale
 from templates.render import render_error
 
@@ -90,47 +88,33 @@ async def _record(context: PalabreContext, update: Update) -> bool:
     chat = update.effective_chat
     async with context.database.session() as session:
         participant = await participants.by_chat(session=session, chat_id=chat.id) if chat else None
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(InboundRecord)
-            .values(
-                channel=Channel.TELEGRAM.value,
-                external_id=str(update.update_id),
-                participant_id=participant.id if participant else None,
-                status="received",
-                detail={"kind": _kind(update)},
-                received_at=clock.now(),
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        recorded = await inbound.record(
+            session=session,
+            channel=Channel.TELEGRAM,
+            external_id=str(update.update_id),
+            participant_id=participant.id if participant else None,
+            detail={"kind": _kind(update)},
         )
-        inserted = bool((await session.execute(statement)).rowcount)
         consultation = (
-            await session.get(Consultation, participant.consultation_id) if participant else None
+            await get_consultation(session=session, consultation_id=participant.consultation_id)
+            if participant
+            else None
         )
     context.participant = participant
     context.consultation = consultation
-    return inserted
+    return recorded is not None
 
 
 async def mark(context: PalabreContext, update_id: int, status: str, **detail: str) -> None:
     """Set the record's outcome ("processed", "failed", "flood")."""
     async with context.database.session() as session:
-        record = (
-            await session.exec(
-                select(InboundRecord)
-                .where(InboundRecord.channel == Channel.TELEGRAM.value)
-                .where(InboundRecord.external_id == str(update_id))
-            )
-        ).first()
-        if record is None or (status == "processed" and record.status != "received"):
-            # A failure (or a flood) already said how this update ended.
-            return
-        record.status = status
-        record.processed_at = clock.now()
-        if detail:
-            record.detail = {**(record.detail or {}), **detail}
-        session.add(record)
+        await inbound.mark(
+            session=session,
+            channel=Channel.TELEGRAM,
+            external_id=str(update_id),
+            status=status,
+            **detail,
+        )
 
 
 async def guard(update: Update, context: PalabreContext) -> None:

@@ -48,7 +48,8 @@ from bot.keyboards import outbox_keyboard
 from bot.redact import redact
 from bot.text import render_html, split_message
 from consultation import clock, outbox
-from models import Channel, Consultation, EmailStatus, OutboxMessage, Participant
+from consultation.common import get_consultation
+from models import Channel, EmailStatus, OutboxMessage, Participant
 from models.db import Database
 from templates.i18n import normalize_locale
 from templates.render import message_context
@@ -230,7 +231,7 @@ class TelegramSender:
         if participant.telegram_chat_id is None or not participant.telegram_active:
             return ("email", "the recipient has no active Telegram chat")
         consultation = (
-            await session.get(Consultation, message.consultation_id)
+            await get_consultation(session=session, consultation_id=message.consultation_id)
             if message.consultation_id is not None
             else None
         )

@@ -23,25 +23,22 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, files, participants, ranking
-from consultation.errors import NotFound, UserError
-from consultation.findings import (
+from consultation.common import (
+    actor_of,
+    clean_text,
     code_key,
-    dialect_insert,
-    get_finding,
+    get_consultation,
+    local_day_start,
     lock_consultation,
+    lock_participant,
     next_code,
     normalize_code,
+    require_coordinator,
+    rules,
 )
-from consultation.observations import (
-    DEFAULT_DAILY_CAP,
-    DEFAULT_MAX_LENGTH,
-    clean_text,
-    get_consultation_of,
-    local_day_start,
-    lock_participant,
-    rule,
-)
-from consultation.phases import actor_of, require_coordinator, require_open
+from consultation.errors import NotFound, UserError
+from consultation.findings import get_finding
+from consultation.phases import require_open
 from consultation.preferences import require_consent
 from models import (
     Action,
@@ -53,11 +50,11 @@ from models import (
     Participant,
     PhaseKind,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
 ACTION_MAX_LENGTH = 2000
-DEFAULT_BALLOT_K = 5
 
 
 # --- proposing and curating ----------------------------------------------------------------
@@ -97,14 +94,16 @@ async def propose_action(
     await require_open(
         session=session, consultation_id=participant.consultation_id, kind=PhaseKind.PROPOSE
     )
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     value = clean_text(
         text,
         area="action",
-        limit=rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH),
+        limit=rules(consultation).observation_max_length,
     )
     await lock_participant(session=session, participant=participant)
-    cap = rule(consultation, "daily_cap", DEFAULT_DAILY_CAP)
+    cap = rules(consultation).daily_cap
     today = (
         await session.execute(
             select(func.count())
@@ -430,7 +429,7 @@ async def _upsert_ballot(
     session: AsyncSession, participant: Participant, ids: list[int], channel: str
 ) -> Ballot:
     current = clock.now()
-    statement = dialect_insert(session)(Ballot).values(
+    statement = insert_for(session)(Ballot).values(
         consultation_id=participant.consultation_id,
         participant_id=participant.id,
         ranking=ids,
@@ -468,14 +467,16 @@ async def cast_ballot(
     await require_open(
         session=session, consultation_id=participant.consultation_id, kind=PhaseKind.RANK
     )
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     actions = await actions_of(
         session=session,
         consultation_id=participant.consultation_id,
         status=ActionStatus.SHORTLISTED,
     )
     by_code = {a.code: a for a in actions}
-    picked = check_ballot(codes, list(by_code), rule(consultation, "ballot_k", DEFAULT_BALLOT_K))
+    picked = check_ballot(codes, list(by_code), rules(consultation).ballot_k)
     return await _upsert_ballot(
         session,
         participant,
@@ -509,7 +510,7 @@ async def ballot_of(*, session: AsyncSession, participant: Participant) -> list[
 
 async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dict[str, Any]:
     """The Schulze order and Borda scores of the shortlist, overall and per actor category."""
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     actions = await actions_of(
         session=session, consultation_id=consultation_id, status=ActionStatus.SHORTLISTED
     )
@@ -533,7 +534,7 @@ async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dic
     categories += sorted(set(counts) - set(categories))
     texts = {a.code: a.text for a in actions}
     return {
-        "k": min(rule(consultation, "ballot_k", DEFAULT_BALLOT_K), len(codes)),
+        "k": min(rules(consultation).ballot_k, len(codes)),
         "candidates": [{"code": a.code, "text": a.text} for a in actions],
         "ballots": overall.ballots,
         "ballots_by_category": {key: counts.get(key, 0) for key in categories},
@@ -608,12 +609,12 @@ async def import_ballots(
     """
     require_coordinator(by, consultation_id)
     await require_open(session=session, consultation_id=consultation_id, kind=PhaseKind.RANK)
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     actions = await actions_of(
         session=session, consultation_id=consultation_id, status=ActionStatus.SHORTLISTED
     )
     by_code = {a.code: a for a in actions}
-    k = rule(consultation, "ballot_k", DEFAULT_BALLOT_K)
+    k = rules(consultation).ballot_k
     report = BallotImportReport()
     accepted: list[tuple[Participant, list[int]]] = []
     seen: dict[int, int] = {}

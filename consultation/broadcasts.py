@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, outbox
-from consultation.phases import people_to_tell, require_coordinator
+from consultation.common import people_to_tell, require_coordinator
 from models import Consultation, Participant
 
 TEMPLATE = "broadcast"

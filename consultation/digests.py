@@ -26,9 +26,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, outbox, questionnaires
-from consultation.actions import DEFAULT_BALLOT_K, shortlist_for
+from consultation.actions import shortlist_for
+from consultation.common import get_consultation, rules
 from consultation.findings import findings_for
-from consultation.observations import DEFAULT_MAX_LENGTH, get_consultation_of, rule
 from consultation.phases import current_phase
 from consultation.preferences import has_consented
 from consultation.status import awaiting
@@ -77,7 +77,7 @@ def is_due(participant: Participant, consultation: Consultation, now: datetime) 
         return False
     if cadence == Cadence.DAILY:
         return True
-    weekday = int((consultation.rules or {}).get("digest_weekday", 0))
+    weekday = rules(consultation).digest_weekday
     return (today - last_day).days >= 7 or (
         today.weekday() == weekday and (today - last_day).days >= 2
     )
@@ -117,7 +117,9 @@ async def build_digest(
 ) -> dict[str, Any] | None:
     """The digest `participant` would receive now, as the template's payload; None if empty."""
     now = now or clock.now()
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     since = participant.last_digest_at
     waiting = await awaiting(session=session, participant=participant)
     phase = await current_phase(session=session, consultation_id=participant.consultation_id)
@@ -135,9 +137,7 @@ async def build_digest(
         "proposals_welcome": waiting.proposals_welcome,
         "remaining_today": waiting.remaining_today,
         "limits": {
-            "observation_max_length": rule(
-                consultation, "observation_max_length", DEFAULT_MAX_LENGTH
-            ),
+            "observation_max_length": rules(consultation).observation_max_length,
         },
     }
     if phase is not None and now < phase.closes_at:
@@ -166,7 +166,7 @@ async def build_digest(
             )
     if waiting.ballot_needed:
         actions = await shortlist_for(session=session, participant=participant)
-        k = min(rule(consultation, "ballot_k", DEFAULT_BALLOT_K), len(actions))
+        k = min(rules(consultation).ballot_k, len(actions))
         payload["ballot"] = {
             "k": k,
             "actions": [{"code": a.code, "text": a.text} for a in actions],
@@ -257,7 +257,9 @@ async def enqueue_digest(
     digest off.
     """
     now = now or clock.now()
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     if not reads_by_email(participant) or participant.digest_cadence == Cadence.OFF:
         return False
     if not force and not is_due(participant, consultation, now):

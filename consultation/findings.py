@@ -24,25 +24,27 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox, ranking
-from consultation.errors import DefinitionError, NotFound, UserError
-from consultation.observations import clean_text, get_consultation_of, rule
-from consultation.phases import (
+from consultation.common import (
     actor_of,
-    current_phase,
+    clean_text,
+    code_key,
     declined,
+    get_consultation,
+    lock_consultation,
+    next_code,
+    normalize_code,
     people_to_tell,
     require_coordinator,
-    require_open,
+    rules,
 )
+from consultation.errors import DefinitionError, NotFound, UserError
+from consultation.phases import current_phase, require_open
 from consultation.preferences import require_consent
 from models import (
-    Consultation,
     Finding,
     FindingObservation,
     FindingStatus,
@@ -54,40 +56,12 @@ from models import (
     Stance,
     StanceChoice,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
 FINDING_MAX_LENGTH = 2000
 CODE_PATTERN = re.compile(r"^F([1-9][0-9]{0,5})$")
-
-
-# --- codes ---------------------------------------------------------------------------------
-
-
-async def lock_consultation(*, session: AsyncSession, consultation_id: int) -> None:
-    """Serialize code allocation within a consultation (two proposals at once get A7 and A8)."""
-    await session.execute(
-        select(Consultation.id).where(Consultation.id == consultation_id).with_for_update()
-    )
-
-
-def next_code(prefix: str, existing: Iterable[str]) -> str:
-    numbers = [
-        int(code[len(prefix) :])
-        for code in existing
-        if code.startswith(prefix) and code[len(prefix) :].isdigit()
-    ]
-    return f"{prefix}{max(numbers, default=0) + 1}"
-
-
-def normalize_code(code: str) -> str:
-    return (code or "").strip().upper()
-
-
-def dialect_insert(session: AsyncSession):
-    """`insert` with `ON CONFLICT` for this session's backend."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -149,12 +123,6 @@ async def findings_of(
         query = query.where(Finding.status == status)
     found = (await session.exec(query)).all()
     return sorted(found, key=_code_order)
-
-
-def code_key(code: str) -> tuple[int, str]:
-    """F2 before F10."""
-    digits = code[1:]
-    return (int(digits) if digits.isdigit() else 10**9, code)
 
 
 def _code_order(item: Any) -> tuple[int, str]:
@@ -353,7 +321,9 @@ async def _revise(
     asked = 0
     if published:
         assert review is not None
-        consultation = await get_consultation_of(session, finding.consultation_id)
+        consultation = await get_consultation(
+            session=session, consultation_id=finding.consultation_id
+        )
         answered = (
             await session.exec(
                 select(Stance, Participant)
@@ -451,7 +421,7 @@ async def _publish(
         version.published_at = current
         session.add(version)
     await session.flush()
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     texts = {f.code: versions[f.id].text for f in chosen}  # type: ignore[index]
     batch = hashlib.sha256(",".join(sorted(texts)).encode()).hexdigest()[:16]
     codes = sorted(texts, key=code_key)
@@ -524,17 +494,19 @@ async def record_stance(
     if finding.status != FindingStatus.PUBLISHED:
         # A draft does not exist for participants.
         raise NotFound("finding.unknown", finding=finding.code)
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     reason_value = None
     if reason is not None and reason.strip():
         reason_value = clean_text(
-            reason, area="stance", limit=rule(consultation, "observation_max_length", 1000)
+            reason, area="stance", limit=rules(consultation).observation_max_length
         )
     if picked == StanceChoice.CONTEST and reason_value is None:
         raise UserError("stance.reason_required", finding=finding.code)
     version = await current_text(session=session, finding=finding)
     current = clock.now()
-    statement = dialect_insert(session)(Stance).values(
+    statement = insert_for(session)(Stance).values(
         participant_id=participant.id,
         finding_version_id=version.id,
         choice=picked.value,
@@ -733,7 +705,7 @@ async def finding_results(*, session: AsyncSession, consultation_id: int) -> lis
     earlier version only. Contest reasons come without any name, sorted so their order tells
     nothing about who wrote them or when.
     """
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     categories = [category["key"] for category in consultation.categories]
     findings = await findings_of(
         session=session, consultation_id=consultation_id, status=FindingStatus.PUBLISHED

@@ -9,20 +9,25 @@ refused with a reason. Coordinators mark each observation in or out of the consu
 from __future__ import annotations
 
 import logging
-import unicodedata
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox
+from consultation.common import (
+    actor_of,
+    clean_text,
+    get_consultation,
+    local_day_start,
+    lock_participant,
+    require_coordinator,
+    rules,
+)
 from consultation.errors import NotFound, UserError
-from consultation.phases import actor_of, require_coordinator, require_open
+from consultation.phases import require_open
 from consultation.preferences import require_consent
 from models import (
-    Consultation,
     FindingObservation,
     Observation,
     Participant,
@@ -32,67 +37,9 @@ from models import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_LENGTH = 1000
-DEFAULT_DAILY_CAP = 10
+SCOPE_REASON_MAX_LENGTH = 1000
 THEME_MAX_LENGTH = 120
 EXCERPT_LENGTH = 200
-
-# Characters that show nothing: a text made of these alone is empty, however long.
-_INVISIBLE = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u180e"}
-_ALLOWED_CONTROLS = {"\n", "\t"}
-
-
-def clean_text(text: str | None, *, area: str, limit: int) -> str:
-    """The text as it will be stored, or a `UserError` `<area>.empty|control_characters|too_long`.
-
-    Line breaks and tabs are kept (Windows line ends become plain ones); any other control
-    character (C0, DEL, C1) is refused rather than silently dropped, since it usually means a
-    paste went wrong. Length is counted in characters after trimming.
-    """
-    value = unicodedata.normalize("NFC", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
-    if any(unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS for char in value):
-        raise UserError(f"{area}.control_characters")
-    value = value.strip()
-    visible = [
-        char
-        for char in value
-        if not char.isspace()
-        and unicodedata.category(char) not in {"Cf", "Zs", "Zl", "Zp", "Cc"}
-        and char not in _INVISIBLE
-    ]
-    if not visible:
-        raise UserError(f"{area}.empty")
-    if len(value) > limit:
-        raise UserError(f"{area}.too_long", limit=limit, length=len(value))
-    return value
-
-
-def rule(consultation: Consultation, name: str, default: int) -> int:
-    return int((consultation.rules or {}).get(name, default))
-
-
-def local_day_start(consultation: Consultation, when: datetime) -> datetime:
-    """Midnight of `when`'s day in the consultation's time zone, as UTC."""
-    zone = ZoneInfo(consultation.timezone)
-    local = when.astimezone(zone)
-    return clock.as_utc(datetime.combine(local.date(), time(0, 0), tzinfo=zone))
-
-
-async def lock_participant(*, session: AsyncSession, participant: Participant) -> None:
-    """Serialize one person's submissions, so that two at once cannot both pass the daily cap.
-
-    (SQLite transactions already take the write lock up front; PostgreSQL locks the row.)
-    """
-    await session.execute(
-        select(Participant.id).where(Participant.id == participant.id).with_for_update()
-    )
-
-
-async def get_consultation_of(session: AsyncSession, consultation_id: int) -> Consultation:
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
-    return consultation
 
 
 async def submit_observation(
@@ -108,12 +55,10 @@ async def submit_observation(
     phase = await require_open(
         session=session, consultation_id=participant.consultation_id, kind=PhaseKind.OBSERVE
     )
-    consultation = await get_consultation_of(session, participant.consultation_id)
-    value = clean_text(
-        text,
-        area="observation",
-        limit=rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH),
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
     )
+    value = clean_text(text, area="observation", limit=rules(consultation).observation_max_length)
     theme_value = None
     if theme is not None and theme.strip():
         try:
@@ -124,7 +69,7 @@ async def submit_observation(
             raise
     await lock_participant(session=session, participant=participant)
     current = clock.now()
-    cap = rule(consultation, "daily_cap", DEFAULT_DAILY_CAP)
+    cap = rules(consultation).daily_cap
     today = (
         await session.execute(
             select(func.count())
@@ -177,10 +122,12 @@ async def decide_scope(
     require_coordinator(by, observation.consultation_id)
     if observation.scope_status == ScopeStatus.MERGED:
         raise UserError("observation.merged", id=observation.id, into=observation.duplicate_of_id)
-    consultation = await get_consultation_of(session, observation.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=observation.consultation_id
+    )
     reason_value = None
     if reason is not None and reason.strip():
-        reason_value = clean_text(reason, area="observation", limit=DEFAULT_MAX_LENGTH)
+        reason_value = clean_text(reason, area="observation", limit=SCOPE_REASON_MAX_LENGTH)
     if not in_scope and reason_value is None:
         raise UserError("observation.reason_required", id=observation.id)
     status = ScopeStatus.IN_SCOPE if in_scope else ScopeStatus.OUT_OF_SCOPE

@@ -17,11 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
+from consultation.common import get_consultation, rules
 from models import (
     Cadence,
     Channel,
@@ -31,6 +30,7 @@ from models import (
     OutboxStatus,
     Participant,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-DEFAULT_QUIET_HOURS = ("21:00", "08:00")
-
-
-def _insert(session: AsyncSession):
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 async def enqueue(
@@ -85,7 +79,7 @@ async def enqueue(
         "created_at": current,
     }
     statement = (
-        _insert(session)(OutboxMessage)
+        insert_for(session)(OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
@@ -105,20 +99,13 @@ async def _due_at(
     hours; a message a person triggered themselves (`interactive`) goes at once."""
     if str(channel) != Channel.TELEGRAM or interactive or consultation_id is None:
         return at
-    # `session.get` answers from the identity map after the first call: cheap in a loop.
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        return at
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     return quiet_until(consultation, at) or at
 
 
 def quiet_hours(consultation: Consultation) -> tuple[time, time] | None:
     """The consultation's quiet hours (local start, local end), or None when it has none."""
-    rules = consultation.rules or {}
-    window = rules.get("quiet_hours", DEFAULT_QUIET_HOURS)
-    if not window:
-        return None
-    start, end = (time.fromisoformat(str(part)) for part in window)
+    start, end = rules(consultation).quiet_hours
     return None if start == end else (start, end)
 
 
@@ -186,7 +173,7 @@ async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]])
     # Stay under SQLite's 32,766 bound parameters per statement (12 columns a row).
     for start in range(0, len(rows), 1000):
         statement = (
-            _insert(session)(OutboxMessage)
+            insert_for(session)(OutboxMessage)
             .values(rows[start : start + 1000])
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )

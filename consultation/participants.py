@@ -18,6 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, files, preferences
+from consultation.common import get_consultation, rules
 from consultation.errors import NotFound, UserError
 from models import Cadence, Channel, Consultation, Invitation, Participant, Role
 
@@ -216,19 +217,6 @@ def read_csv_file(
 # --- looking people up --------------------------------------------------------------------
 
 
-async def get_consultation(*, session: AsyncSession, slug: str | None = None) -> Consultation:
-    """The consultation `slug`, or the only one when there is a single consultation."""
-    query = select(Consultation)
-    if slug:
-        query = query.where(Consultation.slug == slug)
-    found = (await session.exec(query.order_by(Consultation.id))).all()
-    if not found:
-        raise NotFound("consultation.unknown", slug=slug or "")
-    if len(found) > 1 and not slug:
-        raise NotFound("consultation.ambiguous", slugs=", ".join(c.slug for c in found))
-    return found[0]
-
-
 async def by_email(*, session: AsyncSession, consultation_id: int, email: str) -> Participant:
     try:
         address = normalize_email(email)
@@ -272,11 +260,19 @@ def hash_token(token: str) -> str:
 
 
 async def create_invitation(
-    *, session: AsyncSession, participant: Participant, days: int = 30
+    *, session: AsyncSession, participant: Participant, days: int | None = None
 ) -> str:
-    """A new personal token for `participant` (the plain token is returned, never stored)."""
+    """A new personal token for `participant` (the plain token is returned, never stored).
+
+    It is valid `days` days, by default the consultation's `invitation_days`.
+    """
     if not participant.reachable:
         raise UserError("invitation.not_reachable")
+    if days is None:
+        consultation = await get_consultation(
+            session=session, consultation_id=participant.consultation_id
+        )
+        days = rules(consultation).invitation_days
     # 32 URL-safe characters: fits Telegram's 64-character /start payload with room to spare.
     token = secrets.token_urlsafe(24)
     current = clock.now()

@@ -5,83 +5,32 @@ contribution, and only until its announced deadline. A phase cannot close before
 duration, nor be extended past its maximum, unless a coordinator forces it with a reason; the
 override is written to the audit trail. Closing a closed phase, or opening an open one, changes
 nothing and tells nobody twice.
-
-The coordinator checks every module of the core shares live here too: core functions take
-`by` (the coordinator, a `Participant`) or, for a trusted process such as the command line or
-the scheduler, `by=None` with an `actor_label` ("cli", "scheduler") for the audit trail.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox
-from consultation.errors import NotFound, PermissionDenied, PhaseClosed, UserError
-from models import Consultation, Participant, Phase, PhaseStatus, Role
+from consultation.common import (
+    actor_of,
+    get_consultation,
+    lock_consultation,
+    people_to_tell,
+    require_coordinator,
+    rules,
+)
+from consultation.errors import NotFound, PhaseClosed, UserError
+from models import Participant, Phase, PhaseStatus
 
 logger = logging.getLogger(__name__)
 
 OPEN = "open"
 CLOSE = "close"
-
-
-# --- who may do what ------------------------------------------------------------------------
-
-
-def require_coordinator(by: Participant | None, consultation_id: int) -> None:
-    """Refuse a coordinator operation to anyone but a coordinator of this consultation.
-
-    `by=None` is a trusted process (the command line, the scheduler): it has no participant.
-    """
-    if by is None:
-        return
-    if (
-        by.role != Role.COORDINATOR
-        or by.consultation_id != consultation_id
-        or by.erased_at is not None
-    ):
-        raise PermissionDenied()
-
-
-def actor_of(by: Participant | None, actor_label: str | None) -> dict[str, Any]:
-    """The `actor`/`actor_label` pair for `audit.record`."""
-    if by is not None:
-        return {"actor": by, "actor_label": actor_label}
-    return {"actor": None, "actor_label": actor_label or "system"}
-
-
-async def people_to_tell(
-    *, session: AsyncSession, consultation_id: int, coordinators: bool = True
-) -> list[Participant]:
-    """Everyone Palabre may write to about the process, in a stable order.
-
-    Only people who have given their consent: until then Palabre writes to a person only to
-    invite them (GDPR). Coordinators run the process rather than answer it: `coordinators=False`
-    leaves them out of the messages that ask for an answer.
-    """
-    query = (
-        select(Participant)
-        .where(Participant.consultation_id == consultation_id)
-        .where(Participant.erased_at.is_(None))  # type: ignore[union-attr]
-        .where(Participant.opted_out_at.is_(None))  # type: ignore[union-attr]
-        .where(Participant.consent_at.is_not(None))  # type: ignore[union-attr]
-        .order_by(Participant.id)
-    )
-    if not coordinators:
-        query = query.where(Participant.role == Role.PARTICIPANT)
-    people = (await session.exec(query)).all()
-    return [person for person in people if not declined(person)]
-
-
-def declined(person: Participant) -> bool:
-    """Whether the person's latest word on consent is no: they are not written to."""
-    said_no = person.consent_declined_at
-    return said_no is not None and (person.consent_at is None or said_no >= person.consent_at)
 
 
 # --- reading the timetable ---------------------------------------------------------------
@@ -101,9 +50,7 @@ async def _locked(session: AsyncSession, phase_id: int) -> Phase:
     may act at the same moment): the second one sees what the first did, and finds nothing to do.
     """
     phase = await get_phase(session=session, phase_id=phase_id)
-    await session.execute(
-        select(Consultation.id).where(Consultation.id == phase.consultation_id).with_for_update()
-    )
+    await lock_consultation(session=session, consultation_id=phase.consultation_id)
     return (
         await session.exec(
             select(Phase).where(Phase.id == phase_id).execution_options(populate_existing=True)
@@ -169,8 +116,8 @@ async def find_phase(*, session: AsyncSession, consultation_id: int, kind: str) 
 
 
 async def _timezone(session: AsyncSession, consultation_id: int) -> str:
-    consultation = await session.get(Consultation, consultation_id)
-    return consultation.timezone if consultation is not None else "UTC"
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
+    return consultation.timezone
 
 
 def _min_end(phase: Phase) -> datetime:
@@ -239,18 +186,17 @@ async def open_phase(
         },
         **actor_of(by, actor_label),
     )
-    consultation = await session.get(Consultation, phase.consultation_id)
-    assert consultation is not None
-    rules = consultation.rules or {}
+    consultation = await get_consultation(session=session, consultation_id=phase.consultation_id)
+    limits = rules(consultation)
     payload = {
         "kind": phase.kind,
         "closes_at": phase.closes_at.isoformat(),
         "timezone": consultation.timezone,
         "question": consultation.question,
         "limits": {
-            "observation_max_length": int(rules.get("observation_max_length", 1000)),
-            "daily_cap": int(rules.get("daily_cap", 10)),
-            "ballot_k": int(rules.get("ballot_k", 5)),
+            "observation_max_length": limits.observation_max_length,
+            "daily_cap": limits.daily_cap,
+            "ballot_k": limits.ballot_k,
         },
     }
     await outbox.notify_many(
@@ -319,8 +265,7 @@ async def close_phase(
         },
         **actor_of(by, actor_label),
     )
-    consultation = await session.get(Consultation, phase.consultation_id)
-    assert consultation is not None
+    consultation = await get_consultation(session=session, consultation_id=phase.consultation_id)
     following = [
         p
         for p in await phases_of(session=session, consultation_id=phase.consultation_id)
@@ -419,8 +364,9 @@ async def extend_phase(
         **actor_of(by, actor_label),
     )
     if phase.status == PhaseStatus.OPEN:
-        consultation = await session.get(Consultation, phase.consultation_id)
-        assert consultation is not None
+        consultation = await get_consultation(
+            session=session, consultation_id=phase.consultation_id
+        )
         payload = {
             "kind": phase.kind,
             "closes_at": until.isoformat(),

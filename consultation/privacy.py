@@ -21,9 +21,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import actions, audit, clock, observations
+from consultation.common import get_consultation, require_coordinator
 from consultation.errors import NotFound
 from consultation.participants import new_reply_key
-from consultation.phases import require_coordinator
 from consultation.preferences import cancel_pending
 from models import (
     Action,
@@ -32,7 +32,6 @@ from models import (
     Ballot,
     Cadence,
     Channel,
-    Consultation,
     DialogueState,
     EmailStatus,
     Finding,
@@ -65,8 +64,9 @@ async def export_data(*, session: AsyncSession, participant: Participant) -> dic
     """
     if participant.erased_at is not None:
         raise NotFound("privacy.forgotten")
-    consultation = await session.get(Consultation, participant.consultation_id)
-    assert consultation is not None
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     labels = {item["key"]: item.get("label", {}) for item in consultation.categories}
     return {
         "format": EXPORT_FORMAT,

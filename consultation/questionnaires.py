@@ -18,20 +18,23 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, metrics, outbox
+from consultation.common import (
+    actor_of,
+    clean_text,
+    get_consultation,
+    people_to_tell,
+    require_coordinator,
+    rules,
+)
 from consultation.errors import NotFound, PhaseClosed, UserError
-from consultation.observations import clean_text
-from consultation.phases import actor_of, people_to_tell, require_coordinator
 from consultation.preferences import has_consented, require_consent
 from consultation.ranking import personal_order
 from models import (
     Answer,
-    Consultation,
     Participant,
     Phase,
     PhaseKind,
@@ -42,11 +45,11 @@ from models import (
     QuestionnaireStatus,
     Role,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
 LIKERT = range(1, 6)
-DEFAULT_TEXT_LIMIT = 1000
 
 
 async def _get(session: AsyncSession, questionnaire_id: int) -> Questionnaire:
@@ -180,8 +183,9 @@ async def open_questionnaire(
 
 
 async def _invite(session: AsyncSession, questionnaire: Questionnaire) -> int:
-    consultation = await session.get(Consultation, questionnaire.consultation_id)
-    assert consultation is not None
+    consultation = await get_consultation(
+        session=session, consultation_id=questionnaire.consultation_id
+    )
     questions = await questions_of(session=session, questionnaire_id=questionnaire.id)
     assert questionnaire.closes_at is not None
     payload = {
@@ -404,9 +408,7 @@ async def _upsert(
     channel: str,
 ) -> Answer:
     current = clock.now()
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Answer).values(
+    statement = insert_for(session)(Answer).values(
         question_id=question.id,
         participant_id=participant.id,
         value_int=value_int,
@@ -482,9 +484,11 @@ async def answer_question(
     """
     require_consent(participant)
     _, question = await _open_question(session, participant, questionnaire_key, position)
-    consultation = await session.get(Consultation, participant.consultation_id)
-    limit = int((consultation.rules if consultation else {}).get("observation_max_length", 0))
-    value_int, value_text = _value(question, value, limit or DEFAULT_TEXT_LIMIT)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
+    limit = rules(consultation).observation_max_length
+    value_int, value_text = _value(question, value, limit)
     return await _upsert(
         session,
         question=question,
@@ -588,9 +592,7 @@ async def questionnaire_results(
     fixed by the question and the set of texts. `by_category` has, for every category, the same
     figures (for text questions, only the number of answers).
     """
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     keys = [category["key"] for category in consultation.categories]
     questionnaires = (
         await session.exec(

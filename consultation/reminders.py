@@ -21,7 +21,6 @@ is the outbox template "reminder".
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -33,15 +32,14 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, outbox, questionnaires
+from consultation.common import code_key, get_consultation, people_to_tell
 from consultation.errors import NotFound
-from consultation.phases import people_to_tell
 from consultation.preferences import has_consented
 from models import (
     Action,
     ActionStatus,
     Answer,
     Ballot,
-    Consultation,
     Finding,
     FindingStatus,
     FindingVersion,
@@ -83,18 +81,6 @@ class Missing:
             "proposal": self.proposal,
             "questionnaires": list(self.questionnaires),
         }
-
-
-def _code_order(code: str) -> tuple[str, int]:
-    match = re.match(r"^([A-Z]+)(\d+)$", code)
-    return (match.group(1), int(match.group(2))) if match else (code, 0)
-
-
-async def _consultation(session: AsyncSession, consultation_id: int) -> Consultation:
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
-    return consultation
 
 
 async def audience(
@@ -172,7 +158,7 @@ async def _unanswered_findings(
     )
     for participant_id, version_id in rows.all():
         answered[participant_id].add(code_of[version_id])
-    codes = sorted(code_of.values(), key=_code_order)
+    codes = sorted(code_of.values(), key=code_key)
     return {
         person: [code for code in codes if code not in answered.get(person, set())]
         for person in people
@@ -313,7 +299,7 @@ async def remind_phase(
     deadline = clock.as_utc(deadline or phase.closes_at)
     if phase.status != PhaseStatus.OPEN or clock.now() >= deadline:
         return 0
-    consultation = await _consultation(session, phase.consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=phase.consultation_id)
     stamp = int(deadline.timestamp())
     written = 0
     for person, missing in await phase_recipients(
@@ -374,7 +360,9 @@ async def remind_questionnaire(
     questionnaire = await session.get(Questionnaire, questionnaire_id)
     if questionnaire is None:
         raise NotFound("questionnaire.unknown", key=str(questionnaire_id))
-    consultation = await _consultation(session, questionnaire.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=questionnaire.consultation_id
+    )
     written = 0
     for person, missing in await questionnaire_recipients(
         session=session, questionnaire=questionnaire, participant_ids=participant_ids

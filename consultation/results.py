@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, metrics, questionnaires
 from consultation.actions import ranking_results
+from consultation.common import get_consultation
 from consultation.findings import finding_results
-from consultation.observations import get_consultation_of
 from consultation.phases import phases_of
 
 FORMAT = 1
@@ -27,7 +27,7 @@ def _iso(value: Any) -> str | None:
 
 async def results(*, session: AsyncSession, consultation_id: int) -> dict[str, Any]:
     """Everything a coordinator publishes at the end (or looks at along the way)."""
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     phases = await phases_of(session=session, consultation_id=consultation_id)
     return {
         "format": FORMAT,

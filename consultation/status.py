@@ -18,8 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, questionnaires
 from consultation.actions import ballot_of
+from consultation.common import get_consultation, local_day_start, rules
 from consultation.findings import findings_for
-from consultation.observations import get_consultation_of, local_day_start, rule
 from consultation.phases import current_phase
 from models import Action, ActionStatus, Observation, Participant, PhaseKind, Role
 
@@ -81,7 +81,9 @@ class Awaiting:
 
 async def awaiting(*, session: AsyncSession, participant: Participant) -> Awaiting:
     """What awaits `participant` now (see the module docstring)."""
-    consultation = await get_consultation_of(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     phase = await current_phase(session=session, consultation_id=participant.consultation_id)
     current = clock.now()
     live = phase is not None and current < phase.closes_at
@@ -97,7 +99,7 @@ async def awaiting(*, session: AsyncSession, participant: Participant) -> Awaiti
     if not live:
         return result
     assert phase is not None
-    cap = rule(consultation, "daily_cap", 10)
+    cap = rules(consultation).daily_cap
     if phase.kind == PhaseKind.REVIEW:
         result.findings = [
             view.code

@@ -20,14 +20,18 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import actions, audit, outbox
-from consultation.errors import NotFound, UserError
-from consultation.findings import code_key
+from consultation.common import (
+    actor_of,
+    code_key,
+    get_consultation,
+    people_to_tell,
+    require_coordinator,
+)
+from consultation.errors import UserError
 from consultation.observations import observations_of
-from consultation.phases import actor_of, people_to_tell, require_coordinator
 from models import (
     Action,
     ActionFinding,
-    Consultation,
     Finding,
     FindingObservation,
     FindingStatus,
@@ -41,7 +45,7 @@ from models import (
 
 logger = logging.getLogger(__name__)
 
-# How much of a text the final-plan message quotes (the person wrote it; a reminder is enough).
+# How much of a text a message quotes (the person wrote it; a reminder is enough).
 EXCERPT = 200
 
 
@@ -264,50 +268,72 @@ async def _contributions(
     return [item for _, _, item in items]
 
 
-def _excerpt(text: str | None) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= EXCERPT else text[: EXCERPT - 1].rstrip() + "…"
+def _excerpt(text: str | None, limit: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def summary(contributions: list[dict]) -> list[dict[str, Any]]:
-    """A short form of `contributions_of` for a message: excerpts and codes, not whole texts."""
-    short = []
-    for item in contributions:
-        if item["kind"] == "observation":
-            short.append(
-                {
-                    "kind": "observation",
-                    "excerpt": _excerpt(item["text"]),
-                    "scope_status": item["scope_status"],
-                    "findings": [
-                        {
-                            "code": finding["code"],
-                            "actions": [
-                                {
-                                    key: action[key]
-                                    for key in ("code", "rank", "tied", "of", "status")
-                                }
-                                for action in finding["actions"]
-                            ],
-                        }
-                        for finding in item["findings"]
-                    ],
-                }
-            )
-        else:
-            became = item["became"]
-            short.append(
-                {
-                    "kind": "proposal",
-                    "excerpt": _excerpt(item["text"]),
-                    "code": item["code"],
-                    "status": item["status"],
-                    "became": {
-                        key: became[key] for key in ("code", "rank", "tied", "of", "status")
-                    },
-                }
-            )
-    return short
+def _action_summary(action: dict[str, Any], limit: int) -> dict[str, Any]:
+    return {
+        "code": action["code"],
+        "text": _excerpt(action["text"], limit),
+        **{key: action[key] for key in ("status", "rank", "tied", "of")},
+    }
+
+
+def _item_summary(item: dict[str, Any], limit: int) -> dict[str, Any]:
+    if item["kind"] == "proposal":
+        return {
+            "kind": "proposal",
+            "code": item["code"],
+            "excerpt": _excerpt(item["text"], limit),
+            "created_at": item["created_at"],
+            "status": item["status"],
+            "became": _action_summary(item["became"], limit),
+        }
+    return {
+        "kind": "observation",
+        "excerpt": _excerpt(item["text"], limit),
+        "created_at": item["created_at"],
+        "scope_status": item["scope_status"],
+        "scope_reason": _excerpt(item["scope_reason"], limit),
+        "merged": item["merged"],
+        "findings": [
+            {
+                "code": finding["code"],
+                "text": _excerpt(finding["text"], limit),
+                "actions": [_action_summary(action, limit) for action in finding["actions"]],
+            }
+            for finding in item["findings"]
+        ],
+    }
+
+
+def summary(contributions: list[dict], *, excerpt: int = EXCERPT) -> dict[str, Any]:
+    """`contributions_of` as a message shows it (Telegram /mine, the email SUIVI answer, the
+    final plan): excerpts of what the person wrote, of the findings and actions it led to, with
+    their ranks; plain JSON for the outbox.
+
+    {contributions: [item], observation_count, proposal_count, has_actions, ranked}; `ranked`
+    once any action shown has a rank, that is once the ranking is over.
+    """
+    items = [_item_summary(item, excerpt) for item in contributions]
+    shown = [
+        action
+        for item in items
+        for action in (
+            [item["became"]]
+            if item["kind"] == "proposal"
+            else [a for finding in item["findings"] for a in finding["actions"]]
+        )
+    ]
+    return {
+        "contributions": items,
+        "observation_count": sum(1 for item in items if item["kind"] == "observation"),
+        "proposal_count": sum(1 for item in items if item["kind"] == "proposal"),
+        "has_actions": bool(shown),
+        "ranked": any(action["rank"] is not None for action in shown),
+    }
 
 
 async def send_final_plan(
@@ -324,9 +350,7 @@ async def send_final_plan(
     of messages written.
     """
     require_coordinator(by, consultation_id)
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
+    await get_consultation(session=session, consultation_id=consultation_id)  # NotFound if unknown
     if not await ranking_over(session=session, consultation_id=consultation_id):
         raise UserError("trace.ranking_not_over")
     plan = await final_plan(session=session, consultation_id=consultation_id)
@@ -337,13 +361,10 @@ async def send_final_plan(
     for person in await people_to_tell(
         session=session, consultation_id=consultation_id, coordinators=False
     ):
-        mine = summary(await _contributions(session, person, tracer))
         payload = {
             "plan": plan,
             "ballots": ballots,
-            "contributions": mine,
-            "observation_count": sum(1 for item in mine if item["kind"] == "observation"),
-            "proposal_count": sum(1 for item in mine if item["kind"] == "proposal"),
+            **summary(await _contributions(session, person, tracer)),
         }
         written += await outbox.notify(
             session=session,

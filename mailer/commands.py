@@ -628,63 +628,6 @@ class HelpCommand(_WordCommand):
 # after a STOP, and the answers go by email, where the question came from.
 
 
-def _action_view(action: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "code": action["code"],
-        "text": _excerpt(action["text"], TRACE_EXCERPT),
-        **{key: action[key] for key in ("status", "rank", "tied", "of")},
-    }
-
-
-def _trace_item(item: dict[str, Any]) -> dict[str, Any]:
-    if item["kind"] == "proposal":
-        return {
-            "kind": "proposal",
-            "code": item["code"],
-            "excerpt": _excerpt(item["text"], TRACE_EXCERPT),
-            "created_at": item["created_at"],
-            "status": item["status"],
-            "became": _action_view(item["became"]),
-        }
-    return {
-        "kind": "observation",
-        "excerpt": _excerpt(item["text"], TRACE_EXCERPT),
-        "created_at": item["created_at"],
-        "scope_status": item["scope_status"],
-        "scope_reason": _excerpt(item["scope_reason"] or "", TRACE_EXCERPT),
-        "merged": item["merged"],
-        "findings": [
-            {
-                "code": finding["code"],
-                "text": _excerpt(finding["text"], TRACE_EXCERPT),
-                "actions": [_action_view(action) for action in finding["actions"]],
-            }
-            for finding in item["findings"]
-        ],
-    }
-
-
-def _trace_payload(contributions: list[dict[str, Any]]) -> dict[str, Any]:
-    """`trace.contributions_of` as the `contributions` email shows it: excerpts of what the
-    person wrote, and the findings and actions it led to, with their texts and ranks."""
-    items = [_trace_item(item) for item in contributions]
-    actions = [
-        action
-        for item in items
-        for action in (
-            [item["became"]]
-            if item["kind"] == "proposal"
-            else [a for finding in item["findings"] for a in finding["actions"]]
-        )
-    ]
-    return {
-        "contributions": items,
-        "has_actions": bool(actions),
-        # Ranks appear once the ranking is over (see `consultation.trace`).
-        "ranked": any(action["rank"] is not None for action in actions),
-    }
-
-
 class MineCommand(_WordCommand):
     name = "mine"
     arguments = "SUIVI|MINE"
@@ -694,7 +637,7 @@ class MineCommand(_WordCommand):
 
     async def process(self, *, session, participant, args, settings):
         contributions = await trace.contributions_of(session=session, participant=participant)
-        payload = _trace_payload(contributions)
+        payload = trace.summary(contributions, excerpt=TRACE_EXCERPT)
         return {"kind": "mine", "letter": Letter(template="contributions", payload=payload)}
 
 

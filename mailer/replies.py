@@ -27,13 +27,11 @@ from typing import Any, ClassVar
 
 from mailparser_reply.parser import EmailMessage as ReplyText
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import clock, outbox, preferences
+from consultation import clock, inbound, outbox, preferences
 from consultation.participants import by_reply_key
 from mailer import bounces, commands, headers, tokens
 from models import Channel, InboundRecord, OutboxMessage, Participant
@@ -474,11 +472,6 @@ def _quoted_message_ids(part: Message) -> list[str]:
 # --- acting --------------------------------------------------------------------------------
 
 
-def _insert(session: AsyncSession):
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
 async def handle(*, settings: Settings, database: Database, raw: bytes) -> Outcome:
     """Record, then act on, one inbound message; safe to call again with the same message.
 
@@ -501,59 +494,29 @@ def _redact(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
-async def _record(session: AsyncSession, reading: Reading, status: str) -> InboundRecord | None:
-    """Insert the record of this message; None when it was already there (a redelivery)."""
-    statement = (
-        _insert(session)(InboundRecord)
-        .values(
-            channel=Channel.EMAIL.value,
-            external_id=reading.message_id,
-            status=status,
-            detail={},
-            received_at=clock.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-    )
-    result = await session.execute(statement)
-    if not result.rowcount:
-        return None
-    return (
-        await session.exec(
-            select(InboundRecord)
-            .where(InboundRecord.channel == Channel.EMAIL.value)
-            .where(InboundRecord.external_id == reading.message_id)
-        )
-    ).one()
-
-
-def _finish(record: InboundRecord, status: str, participant_id: int | None, **detail: Any) -> None:
-    record.status = status
-    record.participant_id = participant_id
-    record.detail = {key: value for key, value in detail.items() if value is not None}
-    record.processed_at = clock.now()
-
-
 async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> Outcome:
-    record = await _record(session, reading, "received")
+    record = await inbound.record(
+        session=session, channel=Channel.EMAIL, external_id=reading.message_id
+    )
     if record is None:
         return Outcome("duplicate")
     if reading.kind == "bounce":
         return await _bounce(session, settings, reading, record)
     if reading.kind == "auto":
-        _finish(record, "dropped", None, reason=reading.reason)
+        inbound.finish(record, "dropped", participant_id=None, reason=reading.reason)
         logger.info("dropped an automatic message (%s)", reading.reason)
         return Outcome("dropped")
     if reading.token is None:
-        _finish(record, "rejected", None, reason=reading.reason)
+        inbound.finish(record, "rejected", participant_id=None, reason=reading.reason)
         logger.info("rejected a message without a valid token (%s)", reading.reason)
         return Outcome("rejected")
     participant = await by_reply_key(session=session, reply_key=reading.token.key)
     if participant is None or participant.erased_at is not None:
-        _finish(record, "rejected", None, reason="unknown key")
+        inbound.finish(record, "rejected", participant_id=None, reason="unknown key")
         return Outcome("rejected")
     if not participant.email or reading.sender != participant.email.lower():
         await _tell_foreign_sender(session, participant, reading, record)
-        _finish(record, "foreign_sender", participant.id)
+        inbound.finish(record, "foreign_sender", participant_id=participant.id)
         logger.info("reply for participant %s came from another address", participant.id)
         return Outcome("foreign_sender", participant.id)
     await bounces.clear_bounces(session=session, participant=participant)
@@ -593,11 +556,11 @@ async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> O
             consultation_id=participant.consultation_id,
             interactive=True,
         )
-    _finish(
+    inbound.finish(
         record,
-        "processed",
+        inbound.PROCESSED,
         # As `privacy.forget` does for their earlier messages: nothing links this one to them.
-        None if forgotten else participant.id,
+        participant_id=None if forgotten else participant.id,
         processed=len(receipt.processed),
         refused=len(receipt.refused),
         not_understood=len(receipt.not_understood),
@@ -701,7 +664,9 @@ async def _bounce(
     participant = await _bounced_participant(session, reading)
     permanent = any(permanent for _, permanent in reading.failures)
     if participant is None:
-        _finish(record, "bounce", None, reason="unknown recipient", permanent=permanent)
+        inbound.finish(
+            record, "bounce", participant_id=None, reason="unknown recipient", permanent=permanent
+        )
         return Outcome("bounce")
     if permanent:
         await bounces.record_bounce(
@@ -710,7 +675,7 @@ async def _bounce(
             reason=f"delivery status notification ({reading.subject[:120]})",
             limit=settings.bounce_limit,
         )
-    _finish(record, "bounce", participant.id, permanent=permanent)
+    inbound.finish(record, "bounce", participant_id=participant.id, permanent=permanent)
     return Outcome("bounce", participant.id)
 
 
@@ -743,7 +708,12 @@ async def _bounced_participant(session: AsyncSession, reading: Reading) -> Parti
 async def _record_fault(
     session: AsyncSession, settings: Settings, reading: Reading, exc: Exception
 ) -> Outcome:
-    record = await _record(session, reading, "failed")
+    record = await inbound.record(
+        session=session,
+        channel=Channel.EMAIL,
+        external_id=reading.message_id,
+        status=inbound.FAILED,
+    )
     if record is None:
         return Outcome("duplicate")
     participant = None
@@ -753,7 +723,12 @@ async def _record_fault(
         not participant.email or reading.sender != participant.email.lower()
     ):
         participant = None
-    _finish(record, "failed", participant.id if participant else None, error=type(exc).__name__)
+    inbound.finish(
+        record,
+        inbound.FAILED,
+        participant_id=participant.id if participant else None,
+        error=type(exc).__name__,
+    )
     if participant is not None and participant.reachable:
         await outbox.enqueue(
             session=session,

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,6 +66,12 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # A deferred transaction that later writes fails at once with "database is locked" when
         # another connection wrote meanwhile; taking the write lock up front makes it wait.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """`insert` with `ON CONFLICT` for this session's backend (PostgreSQL or SQLite)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

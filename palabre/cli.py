@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from consultation import definition, participants, privacy
 from consultation.clock import now
+from consultation.common import get_consultation, rules
 from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
 from models.db import Database
@@ -102,7 +103,7 @@ def participants_import(
 
     async def work(database: Database) -> participants.ImportReport:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             keys = {category["key"] for category in target.categories}
             rows, report = participants.read_csv_file(file, categories=keys)
             if report.rejected:
@@ -145,7 +146,7 @@ def participants_list(
 
     async def work(database: Database) -> list[dict]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             people = (
                 await session.exec(
                     select(Participant)
@@ -191,7 +192,7 @@ def participants_export(
 
     async def work(database: Database) -> dict:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
@@ -215,7 +216,7 @@ def participants_forget(
 
     async def work(database: Database) -> None:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
@@ -251,11 +252,11 @@ def invite_link(
 
     async def work(database: Database) -> str:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
-            days = int(target.rules.get("invitation_days", 30))
+            days = rules(target).invitation_days
             return await participants.create_invitation(
                 session=session, participant=person, days=days
             )
@@ -273,7 +274,7 @@ def status(
 
     async def work(database: Database) -> dict:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             phases = (
                 await session.exec(
                     select(Phase).where(Phase.consultation_id == target.id).order_by(Phase.position)

@@ -36,9 +36,10 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 
 from consultation import preferences
+from consultation.common import get_consultation
 from consultation.errors import UserError
 from mailer import tokens
-from models import Channel, Consultation, Participant
+from models import Channel, Participant
 from models.db import Database
 from palabre.settings import Settings
 from templates.i18n import LOCALES, normalize_locale
@@ -93,8 +94,8 @@ async def _person(session: AsyncSession, key: str | None, *, lock: bool) -> Part
 
 
 async def _page_context(session: AsyncSession, person: Participant, **extra: Any) -> dict:
-    consultation = await session.get(Consultation, person.consultation_id)
-    return {"consultation": {"title": consultation.title} if consultation else None, **extra}
+    consultation = await get_consultation(session=session, consultation_id=person.consultation_id)
+    return {"consultation": {"title": consultation.title}, **extra}
 
 
 class Page(RequestHandler):

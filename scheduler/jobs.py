@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import digests, phases, questionnaires, reminders, trace
 from models import Cadence, JobRun, Participant
-from models.db import Database
+from models.db import Database, insert_for
 from scheduler import plan
 
 logger = logging.getLogger(__name__)
@@ -49,10 +47,8 @@ async def claim_run(
     On PostgreSQL a concurrent claim of the same key waits for the first transaction and then
     finds the row: one of them records it.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     result = await session.execute(
-        insert(JobRun)
+        insert_for(session)(JobRun)
         .values(job_key=key, ran_at=at, detail=detail)
         .on_conflict_do_nothing(index_elements=["job_key"])
     )

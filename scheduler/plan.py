@@ -27,13 +27,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation.clock import as_utc
+from consultation.common import rules
+from consultation.definition import RulesSpec
 from models import (
     Consultation,
     JobRun,
@@ -65,9 +67,6 @@ ORDER = {
     QUESTIONNAIRE_REMINDER: 5,
     DIGEST: 6,
 }
-DEFAULT_REMINDER_OFFSETS = (48, 6)
-DEFAULT_DIGEST_HOUR = "08:00"
-DEFAULT_DIGEST_WEEKDAY = 0
 
 
 @dataclass(frozen=True)
@@ -109,8 +108,8 @@ class ConsultationState:
         return ZoneInfo(self.consultation.timezone or "Europe/Paris")
 
     @property
-    def rules(self) -> dict:
-        return self.consultation.rules or {}
+    def rules(self) -> RulesSpec:
+        return rules(self.consultation)
 
 
 @dataclass(frozen=True)
@@ -160,13 +159,9 @@ def estimate_phases(phases: Iterable[Phase]) -> list[PhaseEstimate]:
     return estimates
 
 
-def _parse_time(value: object, default: str) -> time:
-    return time.fromisoformat(str(value or default))
-
-
 def digest_slot(state: ConsultationState, day: date) -> datetime:
     """The digest moment of local `day` (rules.digest_hour in the consultation's zone), in UTC."""
-    hour = _parse_time(state.rules.get("digest_hour"), DEFAULT_DIGEST_HOUR)
+    hour = state.rules.digest_hour
     return datetime.combine(day, hour, tzinfo=state.zone).astimezone(UTC)
 
 
@@ -180,8 +175,7 @@ def reminder_key(consultation_id: int, phase_id: int, hours: int, deadline: date
 
 
 def reminder_offsets(state: ConsultationState) -> list[int]:
-    offsets = state.rules.get("reminder_offsets_hours", DEFAULT_REMINDER_OFFSETS)
-    return sorted({int(hours) for hours in offsets if int(hours) > 0}, reverse=True)
+    return state.rules.reminder_offsets_hours
 
 
 def questionnaire_reminder_at(
@@ -189,7 +183,7 @@ def questionnaire_reminder_at(
 ) -> datetime:
     """The single reminder of a final questionnaire: the largest reminder offset before it
     closes, but never in its first half."""
-    offsets = reminder_offsets(state) or list(DEFAULT_REMINDER_OFFSETS)
+    offsets = reminder_offsets(state) or RulesSpec().reminder_offsets_hours
     return max(closes - timedelta(hours=offsets[0]), opens + (closes - opens) / 2)
 
 

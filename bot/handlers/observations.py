@@ -20,7 +20,7 @@ from bot.keyboards import GO_OBSERVE, GO_PROPOSE, button, keyboard
 from bot.text import N_
 from bot.views import phase_view
 from consultation import actions, observations, phases
-from consultation.observations import DEFAULT_MAX_LENGTH
+from consultation.common import rules
 from models import Channel, Consultation, PhaseKind
 
 RECORD = N_("Record it")
@@ -28,9 +28,7 @@ DISCARD = N_("Don't record")
 
 
 def max_length(consultation: Consultation | None) -> int:
-    if consultation is None:
-        return DEFAULT_MAX_LENGTH
-    return int((consultation.rules or {}).get("observation_max_length", DEFAULT_MAX_LENGTH))
+    return rules(consultation).observation_max_length
 
 
 def confirm_markup(prefix: str, nonce: str, turn: Turn):

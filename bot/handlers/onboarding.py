@@ -23,7 +23,8 @@ from bot.handlers.common import (
 from bot.keyboards import GO_STATUS, button, keyboard
 from bot.views import consultation_view, phase_view
 from consultation import participants, phases, preferences, status
-from models import Channel, Consultation
+from consultation.common import get_consultation, rules
+from models import Channel
 
 LANGUAGES = (("fr", "Français"), ("en", "English"))
 
@@ -46,7 +47,9 @@ async def start(update: Update, context: PalabreContext, turn: Turn) -> None:
             token=token,
             participant_id=turn.participant.id if turn.participant else None,
         )
-        consultation = await session.get(Consultation, person.consultation_id)
+        consultation = await get_consultation(
+            session=session, consultation_id=person.consultation_id
+        )
     context.participant, context.consultation = person, consultation
     if not preferences.has_consented(person):
         await send_consent(turn)
@@ -115,7 +118,7 @@ async def status_command(update: Update, context: PalabreContext, turn: Turn) ->
         waiting=waiting.summary(),
         phase=phase_view(phase, turn.consultation),
         coordinator=turn.participant.is_coordinator,
-        limit=int((turn.consultation.rules or {}).get("observation_max_length", 1000)),
+        limit=rules(turn.consultation).observation_max_length,
     )
 
 

@@ -33,7 +33,7 @@ async def mine_command(update: Update, context: PalabreContext, turn: Turn) -> N
         contributions = await trace.contributions_of(
             session=session, participant=await turn.me(session)
         )
-    await turn.send("mine", contributions=trace.summary(contributions))
+    await turn.send("mine", contributions=trace.summary(contributions)["contributions"])
 
 
 @bound

@@ -22,7 +22,7 @@ from bot.keyboards import GO_RANK, button, keyboard
 from bot.text import N_
 from bot.views import phase_view
 from consultation import actions, phases
-from consultation.actions import DEFAULT_BALLOT_K
+from consultation.common import rules
 from models import Channel, PhaseKind
 
 DONE = N_("Done")
@@ -38,7 +38,7 @@ def _excerpt(text: str) -> str:
 
 
 def _ballot_k(turn: Turn) -> int:
-    return int((turn.consultation.rules or {}).get("ballot_k", DEFAULT_BALLOT_K))
+    return rules(turn.consultation).ballot_k
 
 
 def building_markup(

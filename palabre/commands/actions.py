@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from consultation import actions, participants
+from consultation import actions
+from consultation.common import get_consultation
 from models import Action
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, JsonOption, _, echo_json, run
@@ -39,7 +40,7 @@ def actions_add(
 
     async def work(database: Database) -> str:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             action = await actions.add_action(
                 session=session,
                 consultation_id=target.id,
@@ -64,7 +65,7 @@ def actions_link(
 
     async def work(database: Database) -> tuple[str, list[str]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             action = await actions.link_findings(
                 session=session,
                 consultation_id=target.id,
@@ -89,7 +90,7 @@ def actions_merge(
 
     async def work(database: Database) -> tuple[str, str]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             action = await actions.merge_action(
                 session=session,
                 consultation_id=target.id,
@@ -116,7 +117,7 @@ def actions_shortlist(
 
     async def work(database: Database) -> list[str]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             chosen = await actions.shortlist(
                 session=session,
                 consultation_id=target.id,
@@ -139,7 +140,7 @@ def actions_list(
 
     async def work(database: Database) -> list[dict[str, Any]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             rows = []
             for action in await actions.actions_of(session=session, consultation_id=target.id):
                 into = None

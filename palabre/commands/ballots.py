@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from consultation import actions, files, participants
+from consultation import actions, files
+from consultation.common import get_consultation
 from consultation.errors import DefinitionError
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, _, fail, run, settings
@@ -37,7 +38,7 @@ def ballots_import(
 
     async def work(database: Database) -> actions.BallotImportReport:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             return await actions.import_ballots(
                 session=session, consultation_id=target.id, rows=rows, by=None, actor_label=CLI
             )

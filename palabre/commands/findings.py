@@ -12,7 +12,8 @@ from typing import Any
 
 import typer
 
-from consultation import files, findings, participants
+from consultation import files, findings
+from consultation.common import get_consultation
 from consultation.errors import DefinitionError, UserError
 from models.db import Database
 from palabre.commands.common import (
@@ -46,7 +47,7 @@ def _apply_findings(file: Path, consultation: str | None, publish: bool, as_json
 
     async def work(database: Database) -> findings.DraftReport:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             try:
                 return await findings.apply_drafts(
                     session=session,
@@ -119,7 +120,7 @@ def findings_list(
 
     async def work(database: Database) -> list[dict[str, Any]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             rows = []
             for finding in await findings.findings_of(session=session, consultation_id=target.id):
                 version = await findings.current_text(session=session, finding=finding)

@@ -17,6 +17,7 @@ import typer
 from sqlmodel import select
 
 from consultation import clock, digests, outbox, participants
+from consultation.common import get_consultation, rules
 from consultation.errors import UserError
 from consultation.preferences import has_consented
 from mailer.compose import compose
@@ -76,7 +77,7 @@ def invite(
 
     async def work(database: Database) -> tuple[int, int]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             if email is not None:
                 person = await participants.by_email(
                     session=session, consultation_id=target.id, email=email
@@ -94,7 +95,7 @@ def invite(
                         )
                     ).all()
                 )
-            days = int((target.rules or {}).get("invitation_days", 30))
+            days = rules(target).invitation_days
             queued = 0
             for person in people:
                 if not person.reachable and email is not None:
@@ -171,7 +172,7 @@ def digest_preview(
 
     async def work(database: Database):
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
@@ -230,7 +231,7 @@ def digest_send(
 
     async def work(database: Database) -> tuple[int, int]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             if email is None:
                 written = await digests.enqueue_due_digests(
                     session=session, consultation_id=target.id, now=clock.now()

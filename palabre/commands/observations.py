@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from consultation import observations, participants
+from consultation import observations
+from consultation.common import get_consultation
 from models import ScopeStatus
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, JsonOption, _, echo_json, run, when
@@ -33,7 +34,7 @@ def observations_list(
 
     async def work(database: Database) -> tuple[str, list[dict[str, Any]]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             found = await observations.observations_in(
                 session=session,
                 consultation_id=target.id,
@@ -80,7 +81,7 @@ def observations_moderate(
 
     async def work(database: Database) -> None:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             await observations.get_observation(
                 session=session, observation_id=observation_id, consultation_id=target.id
             )
@@ -114,7 +115,7 @@ def observations_merge(
 
     async def work(database: Database) -> None:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             await observations.get_observation(
                 session=session, observation_id=observation_id, consultation_id=target.id
             )

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from consultation import participants, phases
+from consultation import phases
 from consultation.clock import as_utc
+from consultation.common import get_consultation
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, _, fail, run, when
 
@@ -48,7 +49,7 @@ def parse_until(value: str, timezone: str) -> datetime:
 def _phase_command(verb: str, kind: str, consultation: str | None, **options: Any) -> None:
     async def work(database: Database) -> dict[str, Any]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             phase = await phases.find_phase(session=session, consultation_id=target.id, kind=kind)
             common = {
                 "session": session,

@@ -12,8 +12,8 @@ from typing import Any
 
 import typer
 
-from consultation import participants
 from consultation.brief import brief_context
+from consultation.common import get_consultation
 from consultation.results import results as results_document
 from models.db import Database
 from palabre.commands.common import ConsultationOption, _, echo_json, fail, run, settings
@@ -51,7 +51,7 @@ def results(
 
     async def work(database: Database) -> tuple[dict[str, Any], dict[str, list[str]]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             document = await results_document(session=session, consultation_id=target.id)
             return document, {"in": list(target.scope_in), "out": list(target.scope_out)}
 

@@ -17,8 +17,8 @@ from babel.dates import format_datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import clock, outbox, participants, reminders
-from consultation.phases import people_to_tell
+from consultation import clock, outbox, reminders
+from consultation.common import get_consultation, people_to_tell
 from models import Cadence, Channel, Consultation, Participant, Phase, PhaseStatus, Questionnaire
 from models.db import Database
 from palabre.commands.common import _, echo_json, run, settings
@@ -115,7 +115,7 @@ async def _recipients(
     if job.kind == plan.FINAL_PLAN:
         return await audience.answerers(), True
     if job.kind == plan.DIGEST:
-        weekday = int(state.rules.get("digest_weekday", plan.DEFAULT_DIGEST_WEEKDAY))
+        weekday = state.rules.digest_weekday
         weekly_too = job.at.astimezone(state.zone).weekday() == weekday
         return await audience.digest_readers(weekly_too), False
     return None, True
@@ -215,7 +215,7 @@ def schedule(
 
     async def work(database: Database) -> dict[str, Any]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             return await schedule_document(session=session, consultation=target, limit=limit)
 
     document = run(work)

@@ -103,6 +103,7 @@ async def test_everyone_receives_the_final_plan_with_their_own_trace_once(db, cl
         assert first["excerpt"].startswith("Les petites coopératives")
         assert first["findings"][0]["actions"][0] == {
             "code": "A3",
+            "text": "Un guichet unique d'accompagnement de l'ESS.",
             "rank": 1,
             "tied": False,
             "of": 3,

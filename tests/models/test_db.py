@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from models import Participant
-from models.db import async_url, redact
+from models import JobRun, Participant
+from models.db import async_url, insert_for, redact
 from tests.factories import make_consultation, make_participant
 
 
@@ -33,6 +33,20 @@ async def test_a_naive_timestamp_is_refused(db, clock):
         session.add(person)
         with pytest.raises(Exception, match="naive datetime"):
             await session.flush()
+
+
+async def test_insert_for_ignores_a_conflicting_row_on_either_backend(db, clock):
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    async with db.session() as session:
+        statement = (
+            insert_for(session)(JobRun)
+            .values(job_key="once", ran_at=at, detail={})
+            .on_conflict_do_nothing(index_elements=["job_key"])
+        )
+        first = (await session.execute(statement)).rowcount
+        second = (await session.execute(statement)).rowcount
+        assert insert_for(session).__module__.split(".")[-2] == db.dialect
+    assert (first, second) == (1, 0)
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(db):

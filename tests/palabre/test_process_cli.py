@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from consultation import findings, observations, participants, preferences
+from consultation import findings, observations, preferences
+from consultation.common import get_consultation
 from models import AuditEvent, Channel, OutboxMessage, Participant, Role
 from models.db import Database
 
@@ -281,7 +282,7 @@ def test_a_findings_file_with_a_mistake_changes_nothing(cli, empty_database_url,
     assert "constats.md: line 4: a heading must be a finding code" in result.output
 
     async def count(session):
-        target = await participants.get_consultation(session=session)
+        target = await get_consultation(session=session)
         return await findings.findings_of(session=session, consultation_id=target.id)
 
     assert _in_db(empty_database_url, count) == []
