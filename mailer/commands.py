@@ -32,9 +32,9 @@ from consultation.errors import UserError
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
+from mailer.config import MailConfig
 from models import Cadence, Channel, Participant, StanceChoice
 from palabre.render import localized, render_error
-from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class Command:
         session: AsyncSession,
         participant: Participant,
         args: dict[str, Any],
-        settings: Settings,
+        config: MailConfig,
     ) -> dict[str, Any]:
         """Do it; the outcome for the receipt, with a `Letter` under "letter" if it answers so."""
         raise NotImplementedError
@@ -353,7 +353,7 @@ class StanceCommand(Command):
     def extend(self, args: dict[str, Any], more: str) -> None:
         args["reason"] = f"{args['reason']}\n{more}".strip()
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         for code in args["codes"]:
             await record_stance(
                 session=session,
@@ -415,7 +415,7 @@ class RankCommand(Command):
         codes = [f"A{n}" for n in re.findall(r"\bA\s?(\d{1,4})\b", found[1], re.I)]
         return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await cast_ballot(
             session=session, participant=participant, codes=args["codes"], channel=Channel.EMAIL
         )
@@ -449,7 +449,7 @@ class ObservationCommand(_TextCommand):
     arguments = "OBS: <text>"
     words = OBSERVATION_WORDS
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await observations.submit_observation(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
@@ -461,7 +461,7 @@ class ProposalCommand(_TextCommand):
     arguments = "PROP: <text>"
     words = PROPOSAL_WORDS
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         action = await propose_action(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
@@ -499,7 +499,7 @@ class AnswerCommand(Command):
         if not args["value"].isdigit():
             args["value"] = args["text"]
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         questionnaire = await questionnaires.current_questionnaire(
             session=session, participant=participant
         )
@@ -548,7 +548,7 @@ class _CadenceCommand(_WordCommand):
     def target(self, args):
         return "cadence"
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.set_cadence(
             session=session, participant=participant, cadence=self.cadence
         )
@@ -577,7 +577,7 @@ class StopCommand(_WordCommand):
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.opt_out(session=session, participant=participant, channel=Channel.EMAIL)
         return {"kind": "stop"}
 
@@ -589,7 +589,7 @@ class ConsentCommand(_WordCommand):
     order = 0
     in_subject = True
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.give_consent(
             session=session, participant=participant, channel=Channel.EMAIL
         )
@@ -606,7 +606,7 @@ class LocaleCommand(Command):
         folded = fold(line).strip(_SEPARATORS + "!")
         return {"locale": LOCALE_WORDS[folded]} if folded in LOCALE_WORDS else None
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.set_locale(
             session=session, participant=participant, locale=args["locale"]
         )
@@ -620,7 +620,7 @@ class HelpCommand(_WordCommand):
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         return {"kind": "help"}
 
 
@@ -692,7 +692,7 @@ class MineCommand(_WordCommand):
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         contributions = await trace.contributions_of(session=session, participant=participant)
         payload = _trace_payload(contributions)
         return {"kind": "mine", "letter": Letter(template="contributions", payload=payload)}
@@ -709,7 +709,7 @@ class MyDataCommand(_WordCommand):
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         return {"kind": "mydata", "letter": Letter(template="data_export")}
 
 
@@ -743,15 +743,15 @@ class ForgetCommand(Command):
         # Asking, yes; confirming, only in the body, where the person typed it.
         return not args["code"]
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         if not args["code"]:
-            code = tokens.forget_code(settings, participant.reply_key)
+            code = tokens.forget_code(config, participant.reply_key)
             payload = {"code": code, "hours": tokens.FORGET_CODE_HOURS}
             return {
                 "kind": "forget_code",
                 "letter": Letter(template="forget_confirm", payload=payload),
             }
-        if not tokens.check_forget_code(settings, participant.reply_key, args["code"]):
+        if not tokens.check_forget_code(config, participant.reply_key, args["code"]):
             raise UserError("reply.forget_code")
         address, locale = participant.email, participant.locale
         await privacy.forget(session=session, participant=participant, by=participant)
@@ -908,7 +908,7 @@ _OUTCOME_FIELDS: dict[str, Any] = {
 
 
 async def execute(
-    *, session: AsyncSession, participant: Participant, reading: Reading, settings: Settings
+    *, session: AsyncSession, participant: Participant, reading: Reading, config: MailConfig
 ) -> Receipt:
     """Run each command in its own savepoint; a refusal is explained, not fatal."""
     receipt = Receipt(not_understood=list(reading.not_understood), ignored=list(reading.ignored))
@@ -916,7 +916,7 @@ async def execute(
         try:
             async with session.begin_nested():
                 outcome = await parsed.command.process(
-                    session=session, participant=participant, args=parsed.args, settings=settings
+                    session=session, participant=participant, args=parsed.args, config=config
                 )
         except UserError as exc:
             logger.info("reply command refused: %s", exc.code)

@@ -1,11 +1,11 @@
 """Reading a reply: who wrote it (by its signed token, never by `From:` alone), and what it says.
 
-`read(settings, raw)` is pure and never raises: it sorts a message into a bounce, an automatic
+`read(config, raw)` is pure and never raises: it sorts a message into a bounce, an automatic
 answer or a reply, finds and verifies the token, and extracts the lines the person wrote (quoted
 text, the part below our "reply above this line" marker, forwarded messages and signatures are
 cut away; an HTML-only reply is turned into text first).
 
-`handle(settings=, database=, raw=)` acts on it in one transaction: the message is recorded by
+`handle(config=, database=, raw=)` acts on it in one transaction: the message is recorded by
 its Message-ID first (a second delivery of the same message then does nothing), then a bounce is
 counted, an automatic answer dropped, a reply from the wrong address reported to the person at
 their registered address, or the reply's commands are run and a receipt is written to the outbox,
@@ -36,9 +36,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import clock, outbox, preferences
 from consultation.participants import by_reply_key
 from mailer import bounces, commands, headers, tokens
+from mailer.config import MailConfig
 from models import Channel, InboundRecord, OutboxMessage, Participant
 from models.db import Database
-from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def external_id(message: Message, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def read(settings: Settings, raw: bytes) -> Reading:
+def read(config: MailConfig, raw: bytes) -> Reading:
     """Sort and read one message; never raises, whatever the bytes."""
     try:
         message = parse_bytes(raw)
@@ -128,7 +128,7 @@ def read(settings: Settings, raw: bytes) -> Reading:
             reason="unparseable",
         )
     try:
-        return _read(settings, message, raw)
+        return _read(config, message, raw)
     except Exception as exc:  # a hostile message must never stop the poller
         logger.warning("could not read an inbound message: %s", type(exc).__name__)
         return Reading(
@@ -145,14 +145,14 @@ def external_id_safe(message: Message, raw: bytes) -> str:
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _read(settings: Settings, message: Message, raw: bytes) -> Reading:
+def _read(config: MailConfig, message: Message, raw: bytes) -> Reading:
     reading = Reading(
         message_id=external_id(message, raw),
         kind="reply",
         sender=headers.sender_address(message),
         subject=headers.header(message, "Subject")[:300],
     )
-    reading.verp = tokens.find_token(settings, message, tokens.VERP)
+    reading.verp = tokens.find_token(config, message, tokens.VERP)
     if headers.is_bounce(message):
         reading.kind = "bounce"
         reading.failures, reading.original_ids = delivery_failures(message)
@@ -161,11 +161,11 @@ def _read(settings: Settings, message: Message, raw: bytes) -> Reading:
     if reason is not None:
         reading.kind, reading.reason = "auto", reason
         return reading
-    reading.token = tokens.find_token(settings, message, tokens.REPLY)
+    reading.token = tokens.find_token(config, message, tokens.REPLY)
     if reading.token is None:
         reading.reason = (
             "forged token"
-            if any(tokens.looks_like_ours(settings, a) for a in tokens.candidate_addresses(message))
+            if any(tokens.looks_like_ours(config, a) for a in tokens.candidate_addresses(message))
             else "no token"
         )
         return reading
@@ -479,22 +479,22 @@ def _insert(session: AsyncSession):
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-async def handle(*, settings: Settings, database: Database, raw: bytes) -> Outcome:
+async def handle(*, config: MailConfig, database: Database, raw: bytes) -> Outcome:
     """Record, then act on, one inbound message; safe to call again with the same message.
 
     A database that cannot be reached raises (the poller leaves the message unseen and tries
     again); any other failure is recorded against the Message-ID and not retried.
     """
-    reading = read(settings, raw)
+    reading = read(config, raw)
     try:
         async with database.session() as session:
-            return await _act(session, settings, reading)
+            return await _act(session, config, reading)
     except (OperationalError, InterfaceError, ConnectionError):
         raise
     except Exception as exc:
         logger.exception("fault while handling inbound email %s", _redact(reading.message_id))
         async with database.session() as session:
-            return await _record_fault(session, settings, reading, exc)
+            return await _record_fault(session, config, reading, exc)
 
 
 def _redact(value: str) -> str:
@@ -533,12 +533,12 @@ def _finish(record: InboundRecord, status: str, participant_id: int | None, **de
     record.processed_at = clock.now()
 
 
-async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> Outcome:
+async def _act(session: AsyncSession, config: MailConfig, reading: Reading) -> Outcome:
     record = await _record(session, reading, "received")
     if record is None:
         return Outcome("duplicate")
     if reading.kind == "bounce":
-        return await _bounce(session, settings, reading, record)
+        return await _bounce(session, config, reading, record)
     if reading.kind == "auto":
         _finish(record, "dropped", None, reason=reading.reason)
         logger.info("dropped an automatic message (%s)", reading.reason)
@@ -564,7 +564,7 @@ async def _act(session: AsyncSession, settings: Settings, reading: Reading) -> O
         # Someone who said STOP and now writes a command has come back, as on Telegram.
         await preferences.opt_in(session=session, participant=participant, channel=Channel.EMAIL)
     receipt = await commands.execute(
-        session=session, participant=participant, reading=found, settings=settings
+        session=session, participant=participant, reading=found, config=config
     )
     payload = {
         **receipt.as_payload(),
@@ -696,7 +696,7 @@ async def _tell_foreign_sender(
 
 
 async def _bounce(
-    session: AsyncSession, settings: Settings, reading: Reading, record: InboundRecord
+    session: AsyncSession, config: MailConfig, reading: Reading, record: InboundRecord
 ) -> Outcome:
     participant = await _bounced_participant(session, reading)
     permanent = any(permanent for _, permanent in reading.failures)
@@ -708,7 +708,7 @@ async def _bounce(
             session=session,
             participant=participant,
             reason=f"delivery status notification ({reading.subject[:120]})",
-            limit=settings.bounce_limit,
+            limit=config.bounce_limit,
         )
     _finish(record, "bounce", participant.id, permanent=permanent)
     return Outcome("bounce", participant.id)
@@ -741,7 +741,7 @@ async def _bounced_participant(session: AsyncSession, reading: Reading) -> Parti
 
 
 async def _record_fault(
-    session: AsyncSession, settings: Settings, reading: Reading, exc: Exception
+    session: AsyncSession, config: MailConfig, reading: Reading, exc: Exception
 ) -> Outcome:
     record = await _record(session, reading, "failed")
     if record is None:

@@ -101,9 +101,9 @@ class Service:
             )
         if settings.bot_enabled:
             await self._start_bot()
-        self._spawn("email sender", EmailSender(settings, database).run(self.stop))
+        self._spawn("email sender", EmailSender(settings.mail_config(), database).run(self.stop))
         if settings.imap_enabled:
-            self._spawn("IMAP poller", ImapPoller(settings, database).run(self.stop))
+            self._spawn("IMAP poller", ImapPoller(settings.mail_config(), database).run(self.stop))
         elif settings.imap_host:
             logger.warning("PALABRE_IMAP_HOST is set without PALABRE_IMAP_USERNAME: not polling")
         self.scheduler = SchedulerService(settings, database)

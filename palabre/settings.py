@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailer.config import MailConfig
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev-secret-change-me"}
 DEFAULT_SECRET = "dev-secret-change-me"  # noqa: S105  (refused in production)
 
@@ -97,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def imap_enabled(self) -> bool:
         return bool(self.imap_host and self.imap_username)
+
+    def mail_config(self) -> MailConfig:
+        """The part of these settings the email channel reads."""
+        return MailConfig(**{name: getattr(self, name) for name in MailConfig.__dataclass_fields__})
 
 
 @lru_cache(maxsize=1)

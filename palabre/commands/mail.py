@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 
 async def _send_due(database: Database) -> int:
-    sender = EmailSender(settings(), database)
+    sender = EmailSender(settings().mail_config(), database)
     try:
         return await sender.drain_once()
     finally:
@@ -185,7 +185,10 @@ def digest_preview(
                 created_at=now,
             )
             composed = compose(
-                settings=config, message=message, participant=person, consultation=target
+                config=config.mail_config(),
+                message=message,
+                participant=person,
+                consultation=target,
             )
             return person, composed, digests.reads_by_email(person)
 
@@ -257,7 +260,7 @@ def mail_poll(
         fail(_("Set PALABRE_IMAP_HOST and PALABRE_IMAP_USERNAME to read replies."))
 
     async def work(database: Database) -> tuple[int, int]:
-        poller = ImapPoller(config, database)
+        poller = ImapPoller(config.mail_config(), database)
         if once:
             try:
                 read = await poller.poll_once()
@@ -269,7 +272,9 @@ def mail_poll(
         for name in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(name, stop.set)
-        await asyncio.gather(poller.run(stop), EmailSender(config, database).run(stop))
+        await asyncio.gather(
+            poller.run(stop), EmailSender(config.mail_config(), database).run(stop)
+        )
         return 0, 0
 
     read, sent = run(work, upgrade=True)

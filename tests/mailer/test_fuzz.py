@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from mailer import commands, replies, tokens
 from models import Ballot, InboundRecord, Observation, OutboxMessage, Participant, Stance
-from tests.mailer.conftest import SECRET, mail_settings, review_story
+from tests.mailer.conftest import SECRET, mail_config, review_story
 
-CONFIG = mail_settings(Path("/tmp/palabre-fuzz"), secret_key=SECRET)
+CONFIG = mail_config(Path("/tmp/palabre-fuzz"), secret_key=SECRET)
 KEY = "00aa11bb22cc33dd44ee"
 COMMAND_LINES = [
     "F1 oui",
@@ -143,8 +143,8 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         else:
             aicha = next(p for p in existing if p.email == "aicha@asso.example")
         before = len((await session.exec(select(OutboxMessage))).all())
-    settings_ = mail_settings(tmp_path, secret_key=SECRET)
-    good = tokens.reply_address(settings_, aicha.reply_key)
+    config = mail_config(tmp_path, secret_key=SECRET)
+    good = tokens.reply_address(config, aicha.reply_key)
     _local, domain = good.split("@")
     forged = st.one_of(
         st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=16, max_size=16).map(
@@ -152,11 +152,11 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         ),
         st.emails().map(str),
         st.just(f"reply+{aicha.reply_key}@{domain}"),
-        st.just(tokens.verp_address(settings_, aicha.reply_key)),
+        st.just(tokens.verp_address(config, aicha.reply_key)),
     )
     raw = data.draw(messages(recipients=forged))
-    assert tokens.find_token(settings_, replies.parse_bytes(raw)) is None or good in str(raw)
-    outcome = await replies.handle(settings=settings_, database=db, raw=raw)
+    assert tokens.find_token(config, replies.parse_bytes(raw)) is None or good in str(raw)
+    outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status in {"rejected", "dropped", "bounce", "duplicate", "foreign_sender"}
     async with db.session() as session:
         for model in (Stance, Ballot, Observation):
