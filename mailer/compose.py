@@ -34,7 +34,7 @@ from palabre.i18n import normalize_locale
 from palabre.render import message_context, render
 
 # Templates that answer a message a person wrote (RFC 3834: "auto-replied", not "auto-generated").
-ANSWERS = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})
+AUTO_REPLIED = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})
 # The goodbye after an erasure goes to an address no participant holds any more: once the
 # message is settled, the sender removes that address (and the payload) from its row.
 LAST_WORDS = frozenset({"forgotten"})
@@ -190,7 +190,7 @@ def compose(
         email_message["In-Reply-To"] = in_reply_to
         email_message["References"] = in_reply_to
     email_message["Auto-Submitted"] = (
-        "auto-replied" if message.template in ANSWERS else "auto-generated"
+        "auto-replied" if message.template in AUTO_REPLIED else "auto-generated"
     )
     email_message["X-Auto-Response-Suppress"] = "All"
     email_message["Precedence"] = "bulk"

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from mailer import commands, replies, tokens
+from mailer.reading import read
 from models import InboundRecord, OutboxMessage, Participant, Stance
 from tests.mailer.conftest import DATA, mail_config, review_story
 
@@ -34,7 +35,7 @@ def load(name: str, config, key: str = KEY, digest_id: str = DIGEST_ID) -> bytes
 
 
 def commands_in(config, raw: bytes) -> list[tuple]:
-    reading = replies.read(config, raw)
+    reading = read(config, raw)
     found = commands.read_lines(reading.lines, reading.subject)
     return [(p.command.name, p.args) for p in found.commands]
 
@@ -113,7 +114,7 @@ def test_each_client_style_yields_exactly_the_commands_the_person_wrote(
 ) -> None:
     config = mail_config(tmp_path)
     raw = load(name, config)
-    reading = replies.read(config, raw)
+    reading = read(config, raw)
     assert reading.kind == "reply"
     assert reading.token is not None and reading.token.key == KEY
     assert commands_in(config, raw) == expected
@@ -121,7 +122,7 @@ def test_each_client_style_yields_exactly_the_commands_the_person_wrote(
 
 def test_greetings_and_signatures_are_ignored_not_quoted_back(tmp_path) -> None:
     config = mail_config(tmp_path)
-    reading = replies.read(config, load("outlook_fr_top_posting.eml", config))
+    reading = read(config, load("outlook_fr_top_posting.eml", config))
     found = commands.read_lines(reading.lines, reading.subject)
     assert found.not_understood == []
     assert {item["line"] for item in found.ignored} == {
@@ -140,14 +141,14 @@ def test_greetings_and_signatures_are_ignored_not_quoted_back(tmp_path) -> None:
 )
 def test_automatic_answers_are_dropped_before_their_body_is_read(tmp_path, name, reason) -> None:
     config = mail_config(tmp_path)
-    reading = replies.read(config, load(name, config))
+    reading = read(config, load(name, config))
     assert (reading.kind, reading.reason) == ("auto", reason)
     assert reading.lines == []
 
 
 def test_a_dsn_names_the_person_by_verp_and_by_our_message_id(tmp_path) -> None:
     config = mail_config(tmp_path)
-    reading = replies.read(config, load("postfix_dsn_bounce.eml", config))
+    reading = read(config, load("postfix_dsn_bounce.eml", config))
     assert reading.kind == "bounce"
     assert reading.verp is not None and reading.verp.key == KEY
     assert reading.failures == [("aicha@asso.example", True)]
@@ -156,7 +157,7 @@ def test_a_dsn_names_the_person_by_verp_and_by_our_message_id(tmp_path) -> None:
 
 def test_a_forged_token_is_recognised_as_such_and_nothing_is_read(tmp_path) -> None:
     config = mail_config(tmp_path)
-    reading = replies.read(config, load("forged_token.eml", config))
+    reading = read(config, load("forged_token.eml", config))
     assert (reading.kind, reading.token, reading.reason) == ("reply", None, "forged token")
     assert reading.lines == []
 

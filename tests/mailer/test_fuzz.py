@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from mailer import commands, replies, tokens
+from mailer.reading import html_to_text, parse_bytes, read, reply_lines, unflow
 from models import Ballot, InboundRecord, Observation, OutboxMessage, Participant, Stance
 from tests.mailer.conftest import SECRET, mail_config, review_story
 
@@ -101,7 +102,7 @@ def messages(draw, recipients=None):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=4000))
 def test_no_bytes_make_the_reader_raise(raw: bytes) -> None:
-    reading = replies.read(CONFIG, raw)
+    reading = read(CONFIG, raw)
     assert reading.kind in {"reply", "auto", "bounce"}
     commands.read_lines(reading.lines, reading.subject)
 
@@ -109,7 +110,7 @@ def test_no_bytes_make_the_reader_raise(raw: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(messages())
 def test_no_message_makes_the_reader_raise_and_no_forged_address_verifies(raw: bytes) -> None:
-    reading = replies.read(CONFIG, raw)
+    reading = read(CONFIG, raw)
     if reading.token is not None:
         # Only the address Palabre wrote verifies.
         assert reading.token.key == KEY
@@ -123,9 +124,9 @@ def test_no_message_makes_the_reader_raise_and_no_forged_address_verifies(raw: b
 @settings(max_examples=300, deadline=None)
 @given(bodies, st.text(max_size=200))
 def test_no_text_makes_the_line_readers_raise(body: str, html: str) -> None:
-    commands.read_lines(replies.reply_lines(body), body[:60])
-    replies.reply_lines(replies.html_to_text(html + body))
-    replies.unflow(body, delsp=True)
+    commands.read_lines(reply_lines(body), body[:60])
+    reply_lines(html_to_text(html + body))
+    unflow(body, delsp=True)
 
 
 @settings(
@@ -155,7 +156,7 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         st.just(tokens.verp_address(config, aicha.reply_key)),
     )
     raw = data.draw(messages(recipients=forged))
-    assert tokens.find_token(config, replies.parse_bytes(raw)) is None or good in str(raw)
+    assert tokens.find_token(config, parse_bytes(raw)) is None or good in str(raw)
     outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status in {"rejected", "dropped", "bounce", "duplicate", "foreign_sender"}
     async with db.session() as session:

@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from consultation import digests
 from mailer import replies, tokens
+from mailer.reading import parse_bytes
 from mailer.receiver import ImapPoller
 from mailer.sender import EmailSender
 from models import InboundRecord, OutboxMessage, OutboxStatus, Stance
@@ -90,7 +91,7 @@ async def test_digest_out_reply_in_stance_recorded_receipt_out(
     assert await sender.drain_once() == 1
     (receipt,) = smtp_server.messages
     assert receipt.rcpt_tos == ("aicha@asso.example",)
-    assert receipt["In-Reply-To"] == replies.parse_bytes(reply)["Message-ID"]
+    assert receipt["In-Reply-To"] == parse_bytes(reply)["Message-ID"]
     assert receipt["Auto-Submitted"] == "auto-replied"
     assert receipt["Subject"] == f"Re: {digest['Subject']}"
     text = receipt.message.get_body(("plain",)).get_content()
