@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, privacy
 from mailer import headers, tokens
-from mailer.commands import LETTER_TEMPLATES, reply_words
+from mailer.commands import LETTER_TEMPLATES, help_names, reply_words
 from mailer.config import MailConfig
 from models import Consultation, OutboxMessage, Participant
 from palabre.i18n import normalize_locale
@@ -109,7 +109,8 @@ def mail_context(
     locale: str = "fr",
     subject: str | None = None,
 ) -> dict[str, Any]:
-    """What templates know about replying: the reader's address and a `mailto()` helper."""
+    """What templates know about replying: the reader's address, a `mailto()` helper, the
+    command words in the reader's language and the commands HELP lists."""
     reply = (
         tokens.reply_address(config, participant.reply_key)
         if participant is not None and participant.reply_key
@@ -126,6 +127,7 @@ def mail_context(
         "unsubscribe_mailto": mailto(reply, "STOP", "STOP") if reply else "",
         "mailto": lambda body="", subject=None: mailto(reply, body, subject or reply_subject),
         "words": reply_words(locale),
+        "commands": help_names(),
     }
 
 

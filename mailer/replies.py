@@ -131,14 +131,14 @@ async def _act(session: AsyncSession, config: MailConfig, reading: Incoming) -> 
         logger.info("reply for participant %s came from another address", participant.id)
         return Outcome("foreign_sender", participant.id)
     await bounces.clear_bounces(session=session, participant=participant)
-    found = commands.read_lines(reading.lines, reading.subject)
+    found = commands.find_commands(reading.lines, reading.subject)
     if participant.opted_out_at is not None and any(
         parsed.command.brings_back for parsed in found.commands
     ):
         # Someone who said STOP and now writes a command has come back, as on Telegram.
         await preferences.opt_in(session=session, participant=participant, channel=Channel.EMAIL)
     receipt = await commands.execute(
-        session=session, participant=participant, reading=found, config=config
+        session=session, participant=participant, found=found, config=config
     )
     payload = {
         **receipt.as_payload(),
@@ -217,7 +217,7 @@ async def _write_letters(
 
 
 async def _should_answer(
-    session: AsyncSession, participant: Participant, reading: Incoming, found: commands.Reading
+    session: AsyncSession, participant: Participant, reading: Incoming, found: commands.Found
 ) -> bool:
     """Whether this reply gets an answer (a receipt, a letter); the guards against a mail loop.
 

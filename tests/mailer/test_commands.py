@@ -316,3 +316,22 @@ async def test_no_more_than_twenty_receipts_an_hour(db, clock, tmp_path) -> None
             )
         ).all()
         assert len(receipts) == 20
+
+
+def test_help_lists_every_command_in_its_readers_words() -> None:
+    """Given the one list of commands, when HELP is shown in French or in English, then it has
+    one line per command, in that order, each with the word our links use in that language."""
+    from mailer.commands import COMMANDS, help_names, reply_words
+    from palabre.render import environment
+
+    for locale in ("fr", "en"):
+        words = reply_words(locale)
+        help_lines = environment(locale).get_template("email/_receipt.txt").module.help_lines
+        lines = str(help_lines(words, help_names())).splitlines()
+        assert len(lines) == len(COMMANDS) + 1  # and the closing sentence
+        for command, line in zip(COMMANDS, lines, strict=False):
+            shown = command.shown_words(locale)
+            if command.name != "locale":  # "ENGLISH or FRANÇAIS": each name in its language
+                assert all(word in line for word in shown.values()), (command.name, line)
+    assert reply_words("fr")["consent"] == "J'ACCEPTE"
+    assert reply_words("en")["rank"] == "RANK"

@@ -36,7 +36,7 @@ def load(name: str, config, key: str = KEY, digest_id: str = DIGEST_ID) -> bytes
 
 def commands_in(config, raw: bytes) -> list[tuple]:
     reading = read(config, raw)
-    found = commands.read_lines(reading.lines, reading.subject)
+    found = commands.find_commands(reading.lines, reading.subject)
     return [(p.command.name, p.args) for p in found.commands]
 
 
@@ -123,7 +123,7 @@ def test_each_client_style_yields_exactly_the_commands_the_person_wrote(
 def test_greetings_and_signatures_are_ignored_not_quoted_back(tmp_path) -> None:
     config = mail_config(tmp_path)
     reading = read(config, load("outlook_fr_top_posting.eml", config))
-    found = commands.read_lines(reading.lines, reading.subject)
+    found = commands.find_commands(reading.lines, reading.subject)
     assert found.not_understood == []
     assert {item["line"] for item in found.ignored} == {
         "Bien à vous,",

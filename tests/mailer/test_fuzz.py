@@ -104,7 +104,7 @@ def messages(draw, recipients=None):
 def test_no_bytes_make_the_reader_raise(raw: bytes) -> None:
     reading = read(CONFIG, raw)
     assert reading.kind in {"reply", "auto", "bounce"}
-    commands.read_lines(reading.lines, reading.subject)
+    commands.find_commands(reading.lines, reading.subject)
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,13 +118,13 @@ def test_no_message_makes_the_reader_raise_and_no_forged_address_verifies(raw: b
             tokens.reply_address(CONFIG, KEY).lower(),
             tokens.reply_address(CONFIG, KEY).lower().replace("reply+", "reply.", 1),
         }
-    commands.read_lines(reading.lines, reading.subject)
+    commands.find_commands(reading.lines, reading.subject)
 
 
 @settings(max_examples=300, deadline=None)
 @given(bodies, st.text(max_size=200))
 def test_no_text_makes_the_line_readers_raise(body: str, html: str) -> None:
-    commands.read_lines(reply_lines(body), body[:60])
+    commands.find_commands(reply_lines(body), body[:60])
     reply_lines(html_to_text(html + body))
     unflow(body, delsp=True)
 
