@@ -51,14 +51,14 @@ TRACE_EXCERPT = 300
 
 # The emails commands answer with (see `Letter`), all written to the email channel only.
 LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten")
-# First words that also begin ordinary sentences ("je", "my", "chaque"...): a line starting with
-# one of them and not understood is prose, not a command to quote back.
 # What a person may write, by language; and that, for each value a command's word chooses.
 Words = dict[str, tuple[str, ...]]
 Choices = dict[str, Words]
+# First words that also begin ordinary sentences ("je", "my", "chaque"...): a line starting with
+# one of them and not understood is prose, not a command to quote back.
 _COMMON_WORDS = frozenset({"je", "i", "se", "every", "chaque", "mes", "my", "suivi"})
 
-# Words that begin a line meant as a command; a line starting so and not understood is quoted
+# Codes that begin a line meant as a command; a line starting so and not understood is quoted
 # back, any other line (a greeting, a comment) is merely ignored.
 _CODE_START = re.compile(r"^\s*[\[(]?\s*[faq]\s?\d{1,4}\b", re.IGNORECASE)
 _CODE_ANYWHERE = re.compile(r"\b[FAQ]\d{1,4}\b")
