@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 LANGUAGES = ["fr", "en"]
 MAX_TEXT = 20_000
 MAX_RAW = 10_000_000
+
 # Our marker, in every language we write it in (see templates/email/base.*).
 _MARKER = re.compile(
     r"reply above this line|r[ée]pondez au-dessus de cette ligne|"
