@@ -191,10 +191,6 @@ class ConsultationSpec(_Strict):
             raise ValueError("only one questionnaire can be final")
         return self
 
-    @property
-    def category_keys(self) -> set[str]:
-        return {category.key for category in self.categories}
-
 
 def _require_fr_en(value: dict[str, str]) -> dict[str, str]:
     missing = [lang for lang in ("fr", "en") if not value.get(lang)]

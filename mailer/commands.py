@@ -1,10 +1,16 @@
 """The commands a reply may hold, as small objects in the manner of Mailman 3's email commands.
 
-Each command has a `name`, an `arguments` description (shown by HELP), a `parse` that
-recognises its line, and a `process` that calls exactly one `consultation` function. `read_lines`
-turns the cleaned lines of a reply into parsed commands, lines not understood (quoted back to the
-person) and lines ignored (with the reason); `execute` runs the commands, each in its own
-savepoint so that one refusal does not undo the others, and collects everything into a
+Each command is one small class in `COMMANDS`: a `name`, its `words` in French and in English,
+a `parse` that recognises its line, and a `process` that calls exactly one `consultation`
+function and says what it did (`Processed`). Everything else is made from that one list: the
+words our prefilled links use (`reply_words`), the first words that mark a line as meant for us
+(`looks_like_a_command`) and the HELP section of the receipt, one line per command (its argument
+description, `help_line` in `templates/email/_receipt.txt`).
+
+`find_commands` turns the cleaned lines of a reply into parsed commands, lines not understood
+(quoted back to the person) and lines ignored (with the reason): Mailman's finder, the subject
+first (without its "Re:"), then the body, up to a line cap. `execute` runs the commands, each in
+its own savepoint so that one refusal does not undo the others, and collects everything into a
 `Receipt`: the "processed / not understood / ignored" reply Mailman sends.
 
 Every keyword is case-insensitive and accents are optional: `F3 oui`, `f3 OUI`, `F3 conteste :
@@ -32,8 +38,8 @@ from consultation.errors import UserError
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
+from mailer.config import MailConfig
 from models import Cadence, Channel, Participant, StanceChoice
-from palabre.settings import Settings
 from templates.render import localized, render_error
 
 logger = logging.getLogger(__name__)
@@ -43,134 +49,20 @@ MAX_COMMANDS = 40
 EXCERPT = 160
 TRACE_EXCERPT = 300
 
-# What each stance is called in a reply; the first word of each language is the one our
-# prefilled links use (see `reply_words`).
-STANCE_WORDS: dict[str, tuple[str, ...]] = {
-    StanceChoice.CONFIRM: (
-        "oui",
-        "confirm",
-        "confirme",
-        "confirmé",
-        "confirmed",
-        "confirmer",
-        "ok",
-        "okay",
-        "yes",
-        "d'accord",
-        "d’accord",
-        "daccord",
-        "agree",
-        "valide",
-        "+",
-        "+1",
-        "👍",
-        "✓",
-        "✔",
-    ),
-    StanceChoice.CONTEST: (
-        "non",
-        "contest",
-        "conteste",
-        "contesté",
-        "contested",
-        "contester",
-        "no",
-        "disagree",
-        "pas d'accord",
-        "pas d’accord",
-        "-",
-        "-1",
-        "👎",
-        "✗",
-    ),
-    StanceChoice.ABSTAIN: (
-        "abstention",
-        "abstain",
-        "abstiens",
-        "je m'abstiens",
-        "je m’abstiens",
-        "sans avis",
-        "pass",
-        "passe",
-        "?",
-    ),
-}
-RANK_WORDS = ("classement", "rank", "ranking", "classer", "vote")
-OBSERVATION_WORDS = ("obs", "observation")
-PROPOSAL_WORDS = ("prop", "proposition", "proposal", "propose", "proposer")
-DAILY_WORDS = ("quotidien", "daily", "quotidienne", "chaque jour", "every day")
-WEEKLY_WORDS = ("hebdo", "weekly", "hebdomadaire", "chaque semaine", "every week")
-STOP_WORDS = (
-    "stop",
-    "unsubscribe",
-    "desabonner",
-    "se desabonner",
-    "desinscrire",
-    "desinscription",
-    "arret",
-    "arreter",
-)
-CONSENT_WORDS = (
-    "j'accepte",
-    "accepte",
-    "accept",
-    "i accept",
-    "i agree",
-    "agree",
-    "consent",
-    "je consens",
-    "accepter",
-)
-HELP_WORDS = ("aide", "help")
-MINE_WORDS = ("mine", "suivi", "mes contributions", "my contributions")
-MYDATA_WORDS = ("mydata", "my data", "mes donnees", "mesdonnees")
-FORGET_WORDS = ("forget", "oublier", "forget me", "oubliez-moi", "oubliez moi")
 # The emails commands answer with (see `Letter`), all written to the email channel only.
 LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten")
-LOCALE_WORDS = {"francais": "fr", "french": "fr", "english": "en", "anglais": "en"}
+# What a person may write, by language; and that, for each value a command's word chooses.
+Words = dict[str, tuple[str, ...]]
+Choices = dict[str, Words]
+# First words that also begin ordinary sentences ("je", "my", "chaque"...): a line starting with
+# one of them and not understood is prose, not a command to quote back.
+_COMMON_WORDS = frozenset({"je", "i", "se", "every", "chaque", "mes", "my", "suivi"})
 
-# Words that begin a line meant as a command; a line starting so and not understood is quoted
+# Codes that begin a line meant as a command; a line starting so and not understood is quoted
 # back, any other line (a greeting, a comment) is merely ignored.
 _CODE_START = re.compile(r"^\s*[\[(]?\s*[faq]\s?\d{1,4}\b", re.IGNORECASE)
 _CODE_ANYWHERE = re.compile(r"\b[FAQ]\d{1,4}\b")
 _SEPARATORS = " \t:;,.=–—-"
-
-
-def reply_words(locale: str) -> dict[str, str]:
-    """The command words our prefilled links and examples use, in the reader's language."""
-    if locale == "en":
-        return {
-            "confirm": "confirm",
-            "contest": "contest",
-            "abstain": "abstain",
-            "rank": "RANK",
-            "observation": "OBS",
-            "proposal": "PROP",
-            "daily": "DAILY",
-            "weekly": "WEEKLY",
-            "stop": "STOP",
-            "accept": "I ACCEPT",
-            "help": "HELP",
-            "mine": "MINE",
-            "mydata": "MYDATA",
-            "forget": "FORGET",
-        }
-    return {
-        "confirm": "oui",
-        "contest": "non",
-        "abstain": "abstention",
-        "rank": "CLASSEMENT",
-        "observation": "OBS",
-        "proposal": "PROP",
-        "daily": "QUOTIDIEN",
-        "weekly": "HEBDO",
-        "stop": "STOP",
-        "accept": "J'ACCEPTE",
-        "help": "AIDE",
-        "mine": "SUIVI",
-        "mydata": "MES DONNÉES",
-        "forget": "OUBLIER",
-    }
 
 
 def fold(text: str) -> str:
@@ -241,6 +133,34 @@ class Letter:
 
 
 @dataclass
+class Processed:
+    """What a command did, for the receipt: a `kind` and what the receipt says about it.
+
+    A command whose answer is more than a line of the receipt carries its `letter`.
+    """
+
+    kind: str
+    codes: list[str] = field(default_factory=list)
+    choice: str = ""
+    reason: str = ""
+    excerpt: str = ""
+    code: str = ""
+    position: int | None = None
+    value: str = ""
+    questionnaire: str = ""
+    cadence: str = ""
+    locale: str = ""
+    letter: Letter | None = None
+
+    def item(self, line: str) -> dict[str, Any]:
+        """The receipt's item: every field present, so that templates (StrictUndefined) can
+        test any of them, and plain JSON like every outbox payload."""
+        item = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        del item["letter"]
+        return {**item, "line": line}
+
+
+@dataclass
 class Receipt:
     """What became of each line of a reply: the content of the receipt email."""
 
@@ -275,10 +195,21 @@ class Receipt:
 
 
 class Command:
-    """A reply command: a name, what its arguments are, how to read it, what it does."""
+    """A reply command: its name, the words that call it, how to read it, what it does.
+
+    `words` are what a person may write, in each language; the first of each language is the
+    one our prefilled links, examples and HELP show. A command whose word also says which way
+    (a stance, a cadence, a language) has `choices` instead: words per language for each value.
+    Its argument description is its line of HELP, a template like every text a person reads
+    (`help_line` in `templates/email/_receipt.txt`, by `name`).
+    """
 
     name: ClassVar[str]
-    arguments: ClassVar[str]
+    words: ClassVar[Words] = {}
+    choices: ClassVar[Choices] = {}
+    # Whether a line beginning with one of its words, when not understood, was meant for us
+    # and is quoted back (see `looks_like_a_command`); "English, please" is only prose.
+    starts_a_line: ClassVar[bool] = True
     # Commands that must run before (consent) or after (STOP) the others.
     order: ClassVar[int] = 1
     # Whether the following lines of the same paragraph belong to it (a long observation).
@@ -288,6 +219,28 @@ class Command:
     # Whether someone who said STOP and now sends it has come back (not for STOP or HELP, nor
     # for asking what Palabre holds about them).
     brings_back: ClassVar[bool] = True
+
+    def spellings(self) -> tuple[str, ...]:
+        """Every word that calls it, in any language."""
+        groups = [self.words, *self.choices.values()]
+        return tuple(
+            dict.fromkeys(word for group in groups for words in group.values() for word in words)
+        )
+
+    def choice_of(self, word: str) -> str:
+        """The value of `choices` that `word` (one of its spellings) stands for."""
+        return next(
+            choice
+            for choice, words in self.choices.items()
+            if any(fold(word) == fold(spelling) for group in words.values() for spelling in group)
+        )
+
+    def shown_words(self, locale: str) -> dict[str, str]:
+        """The words our links and examples use for it, in `locale`, by name or by choice."""
+        shown = {choice: words[locale][0] for choice, words in self.choices.items()}
+        if self.words:
+            shown[self.name] = self.words[locale][0]
+        return shown
 
     def parse(self, line: str) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -312,9 +265,9 @@ class Command:
         session: AsyncSession,
         participant: Participant,
         args: dict[str, Any],
-        settings: Settings,
-    ) -> dict[str, Any]:
-        """Do it; the outcome for the receipt, with a `Letter` under "letter" if it answers so."""
+        config: MailConfig,
+    ) -> Processed:
+        """Do it, and say what was done."""
         raise NotImplementedError
 
 
@@ -325,7 +278,56 @@ def _excerpt(text: str, limit: int = EXCERPT) -> str:
 
 class StanceCommand(Command):
     name = "stance"
-    arguments = "F<n> oui|non: <reason>|abstention"
+    choices: ClassVar[Choices] = {
+        StanceChoice.CONFIRM.value: {
+            "fr": (
+                "oui",
+                "confirme",
+                "confirmé",
+                "confirmer",
+                "ok",
+                "d'accord",
+                "d’accord",
+                "daccord",
+                "valide",
+                "+",
+                "+1",
+                "👍",
+                "✓",
+                "✔",
+            ),
+            "en": ("confirm", "confirmed", "okay", "yes", "agree"),
+        },
+        StanceChoice.CONTEST.value: {
+            "fr": (
+                "non",
+                "conteste",
+                "contesté",
+                "contester",
+                "pas d'accord",
+                "pas d’accord",
+                "-",
+                "-1",
+                "👎",
+                "✗",
+            ),
+            "en": ("contest", "contested", "no", "disagree"),
+        },
+        StanceChoice.ABSTAIN.value: {
+            "fr": (
+                "abstention",
+                "abstiens",
+                "je m'abstiens",
+                "je m’abstiens",
+                "sans avis",
+                "passe",
+                "?",
+            ),
+            "en": ("abstain", "pass"),
+        },
+    }
+    # Its lines begin with a finding's code, which is how they are known.
+    starts_a_line = False
     takes_paragraph = True
     _codes = re.compile(
         r"^\s*[\[(]?\s*((?:F\s?\d{1,4}\s*[\])]?\s*(?:[,;&/]|\bet\b|\band\b)?\s*)+)", re.I
@@ -353,7 +355,7 @@ class StanceCommand(Command):
     def extend(self, args: dict[str, Any], more: str) -> None:
         args["reason"] = f"{args['reason']}\n{more}".strip()
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         for code in args["codes"]:
             await record_stance(
                 session=session,
@@ -363,16 +365,16 @@ class StanceCommand(Command):
                 reason=args["reason"] or None,
                 channel=Channel.EMAIL,
             )
-        return {
-            "kind": "stance",
-            "codes": args["codes"],
-            "choice": args["choice"],
-            "reason": _excerpt(args["reason"]) if args["reason"] else "",
-        }
+        return Processed(
+            kind="stance",
+            codes=args["codes"],
+            choice=args["choice"],
+            reason=_excerpt(args["reason"]) if args["reason"] else "",
+        )
 
 
 _STANCE_WORDS = sorted(
-    ((word, str(choice)) for choice, words in STANCE_WORDS.items() for word in words),
+    ((word, StanceCommand().choice_of(word)) for word in StanceCommand().spellings()),
     key=lambda item: len(item[0]),
     reverse=True,
 )
@@ -406,28 +408,30 @@ def _stance(rest: str) -> tuple[str, str] | None:
 
 class RankCommand(Command):
     name = "rank"
-    arguments = "CLASSEMENT|RANK A<n> A<n> ..."
+    words: ClassVar[Words] = {
+        "fr": ("CLASSEMENT", "classer", "vote"),
+        "en": ("RANK", "ranking", "vote"),
+    }
 
     def parse(self, line: str) -> dict[str, Any] | None:
-        found = _starts_with_word(line, RANK_WORDS)
+        found = _starts_with_word(line, self.spellings())
         if found is None:
             return None
         codes = [f"A{n}" for n in re.findall(r"\bA\s?(\d{1,4})\b", found[1], re.I)]
         return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await cast_ballot(
             session=session, participant=participant, codes=args["codes"], channel=Channel.EMAIL
         )
-        return {"kind": "ballot", "codes": args["codes"]}
+        return Processed(kind="ballot", codes=args["codes"])
 
 
 class _TextCommand(Command):
-    words: ClassVar[tuple[str, ...]]
     takes_paragraph = True
 
     def parse(self, line: str) -> dict[str, Any] | None:
-        found = _starts_with_word(line, self.words)
+        found = _starts_with_word(line, self.spellings())
         if found is None:
             return None
         rest = found[1].lstrip(" \t")
@@ -446,31 +450,31 @@ class _TextCommand(Command):
 
 class ObservationCommand(_TextCommand):
     name = "observation"
-    arguments = "OBS: <text>"
-    words = OBSERVATION_WORDS
+    words: ClassVar[Words] = {"fr": ("OBS", "observation"), "en": ("OBS", "observation")}
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await observations.submit_observation(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
-        return {"kind": "observation", "excerpt": _excerpt(args["text"])}
+        return Processed(kind="observation", excerpt=_excerpt(args["text"]))
 
 
 class ProposalCommand(_TextCommand):
     name = "proposal"
-    arguments = "PROP: <text>"
-    words = PROPOSAL_WORDS
+    words: ClassVar[Words] = {
+        "fr": ("PROP", "proposition", "proposer"),
+        "en": ("PROP", "proposal", "propose"),
+    }
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         action = await propose_action(
             session=session, participant=participant, text=args["text"], channel=Channel.EMAIL
         )
-        return {"kind": "proposal", "code": action.code, "excerpt": _excerpt(args["text"])}
+        return Processed(kind="proposal", code=action.code, excerpt=_excerpt(args["text"]))
 
 
 class AnswerCommand(Command):
     name = "answer"
-    arguments = "Q<n> <answer>"
     takes_paragraph = True
     _pattern = re.compile(r"^\s*[\[(]?\s*Q\s?(\d{1,3})\s*[\])]?\s*[:.=)\-–—]?\s*(.*)$", re.I | re.S)
 
@@ -499,7 +503,7 @@ class AnswerCommand(Command):
         if not args["value"].isdigit():
             args["value"] = args["text"]
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         questionnaire = await questionnaires.current_questionnaire(
             session=session, participant=participant
         )
@@ -523,105 +527,118 @@ class AnswerCommand(Command):
             value=value,
             channel=Channel.EMAIL,
         )
-        return {
-            "kind": "answer",
-            "position": args["position"],
-            "value": _excerpt(str(value)),
-            "questionnaire": localized(questionnaire.title, participant.locale),
-        }
+        return Processed(
+            kind="answer",
+            position=args["position"],
+            value=_excerpt(str(value)),
+            questionnaire=localized(questionnaire.title, participant.locale),
+        )
 
 
 class _WordCommand(Command):
-    words: ClassVar[tuple[str, ...]]
-
     def parse(self, line: str) -> dict[str, Any] | None:
-        found = _starts_with_word(line, self.words)
+        found = _starts_with_word(line, self.spellings())
         if found is None or found[1].strip(_SEPARATORS + "!"):
             return None
         return {}
 
 
-class _CadenceCommand(_WordCommand):
-    cadence: ClassVar[Cadence]
+class CadenceCommand(Command):
+    name = "cadence"
+    choices: ClassVar[Choices] = {
+        Cadence.DAILY.value: {
+            "fr": ("QUOTIDIEN", "quotidienne", "chaque jour"),
+            "en": ("DAILY", "every day"),
+        },
+        Cadence.WEEKLY.value: {
+            "fr": ("HEBDO", "hebdomadaire", "chaque semaine"),
+            "en": ("WEEKLY", "every week"),
+        },
+    }
     in_subject = True
 
-    def target(self, args):
-        return "cadence"
+    def parse(self, line: str) -> dict[str, Any] | None:
+        found = _starts_with_word(line, self.spellings())
+        if found is None or found[1].strip(_SEPARATORS + "!"):
+            return None
+        return {"cadence": self.choice_of(found[0])}
 
-    async def process(self, *, session, participant, args, settings):
-        await preferences.set_cadence(
-            session=session, participant=participant, cadence=self.cadence
-        )
-        return {"kind": "cadence", "cadence": self.cadence.value}
-
-
-class DailyCommand(_CadenceCommand):
-    name = "daily"
-    arguments = "QUOTIDIEN|DAILY"
-    words = DAILY_WORDS
-    cadence = Cadence.DAILY
-
-
-class WeeklyCommand(_CadenceCommand):
-    name = "weekly"
-    arguments = "HEBDO|WEEKLY"
-    words = WEEKLY_WORDS
-    cadence = Cadence.WEEKLY
+    async def process(self, *, session, participant, args, config):
+        cadence = Cadence(args["cadence"])
+        await preferences.set_cadence(session=session, participant=participant, cadence=cadence)
+        return Processed(kind="cadence", cadence=cadence.value)
 
 
 class StopCommand(_WordCommand):
     name = "stop"
-    arguments = "STOP"
-    words = STOP_WORDS
+    words: ClassVar[Words] = {
+        "fr": (
+            "STOP",
+            "desabonner",
+            "se desabonner",
+            "desinscrire",
+            "desinscription",
+            "arret",
+            "arreter",
+        ),
+        "en": ("STOP", "unsubscribe"),
+    }
     order = 9
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.opt_out(session=session, participant=participant, channel=Channel.EMAIL)
-        return {"kind": "stop"}
+        return Processed(kind="stop")
 
 
 class ConsentCommand(_WordCommand):
     name = "consent"
-    arguments = "J'ACCEPTE|I ACCEPT"
-    words = CONSENT_WORDS
+    words: ClassVar[Words] = {
+        "fr": ("J'ACCEPTE", "accepte", "je consens", "accepter"),
+        "en": ("I ACCEPT", "accept", "i agree", "agree", "consent"),
+    }
     order = 0
     in_subject = True
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.give_consent(
             session=session, participant=participant, channel=Channel.EMAIL
         )
-        return {"kind": "consent"}
+        return Processed(kind="consent")
 
 
 class LocaleCommand(Command):
     name = "locale"
-    arguments = "FRANÇAIS|ENGLISH"
+    choices: ClassVar[Choices] = {
+        "fr": {"fr": ("FRANÇAIS",), "en": ("FRENCH",)},
+        "en": {"fr": ("ANGLAIS",), "en": ("ENGLISH",)},
+    }
+    starts_a_line = False
     order = 0
     in_subject = True
 
     def parse(self, line: str) -> dict[str, Any] | None:
         folded = fold(line).strip(_SEPARATORS + "!")
-        return {"locale": LOCALE_WORDS[folded]} if folded in LOCALE_WORDS else None
+        if folded not in {fold(word) for word in self.spellings()}:
+            return None
+        return {"locale": self.choice_of(folded)}
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         await preferences.set_locale(
             session=session, participant=participant, locale=args["locale"]
         )
-        return {"kind": "locale", "locale": args["locale"]}
+        return Processed(kind="locale", locale=args["locale"])
 
 
 class HelpCommand(_WordCommand):
     name = "help"
-    arguments = "AIDE|HELP"
-    words = HELP_WORDS
+    words: ClassVar[Words] = {"fr": ("AIDE",), "en": ("HELP",)}
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
-        return {"kind": "help"}
+    async def process(self, *, session, participant, args, config):
+        return Processed(kind="help")
 
 
 # What Palabre holds of me, as on Telegram (/mine, /mydata, /forget). Asking is not coming back
@@ -630,15 +647,17 @@ class HelpCommand(_WordCommand):
 
 class MineCommand(_WordCommand):
     name = "mine"
-    arguments = "SUIVI|MINE"
-    words = MINE_WORDS
+    words: ClassVar[Words] = {
+        "fr": ("SUIVI", "mes contributions"),
+        "en": ("MINE", "my contributions"),
+    }
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         contributions = await trace.contributions_of(session=session, participant=participant)
         payload = trace.summary(contributions, excerpt=TRACE_EXCERPT)
-        return {"kind": "mine", "letter": Letter(template="contributions", payload=payload)}
+        return Processed(kind="mine", letter=Letter(template="contributions", payload=payload))
 
 
 class MyDataCommand(_WordCommand):
@@ -647,13 +666,12 @@ class MyDataCommand(_WordCommand):
     file says what is true when it leaves."""
 
     name = "mydata"
-    arguments = "MES DONNÉES|MYDATA"
-    words = MYDATA_WORDS
+    words: ClassVar[Words] = {"fr": ("MES DONNÉES", "mesdonnees"), "en": ("MYDATA", "my data")}
     in_subject = True
     brings_back = False
 
-    async def process(self, *, session, participant, args, settings):
-        return {"kind": "mydata", "letter": Letter(template="data_export")}
+    async def process(self, *, session, participant, args, config):
+        return Processed(kind="mydata", letter=Letter(template="data_export"))
 
 
 class ForgetCommand(Command):
@@ -666,59 +684,72 @@ class ForgetCommand(Command):
     """
 
     name = "forget"
-    arguments = "OUBLIER|FORGET, then OUBLIER|FORGET <code>"
+    words: ClassVar[Words] = {
+        "fr": ("OUBLIER", "oubliez-moi", "oubliez moi"),
+        "en": ("FORGET", "forget me"),
+    }
     # Last: the other lines of the same email are recorded before the erasure.
     order = 10
     in_subject = True
     brings_back = False
 
     def parse(self, line: str) -> dict[str, Any] | None:
-        found = _starts_with_word(line, FORGET_WORDS)
+        found = _starts_with_word(line, self.spellings())
         if found is None:
             return None
         rest = found[1].strip(_SEPARATORS + "!")
         if not rest:
             return {"code": ""}
-        code = tokens.normalize_code(rest)
+        code = tokens.normalize_forget_code(rest)
         return {"code": code} if re.fullmatch(r"[A-Z0-9]{4,10}", code) else None
 
     def allowed_in_subject(self, args: dict[str, Any]) -> bool:
         # Asking, yes; confirming, only in the body, where the person typed it.
         return not args["code"]
 
-    async def process(self, *, session, participant, args, settings):
+    async def process(self, *, session, participant, args, config):
         if not args["code"]:
-            code = tokens.forget_code(settings, participant.reply_key)
+            code = tokens.forget_code(config, participant.reply_key)
             payload = {"code": code, "hours": tokens.FORGET_CODE_HOURS}
-            return {
-                "kind": "forget_code",
-                "letter": Letter(template="forget_confirm", payload=payload),
-            }
-        if not tokens.check_forget_code(settings, participant.reply_key, args["code"]):
+            return Processed(
+                kind="forget_code", letter=Letter(template="forget_confirm", payload=payload)
+            )
+        if not tokens.check_forget_code(config, participant.reply_key, args["code"]):
             raise UserError("reply.forget_code")
         address, locale = participant.email, participant.locale
         await privacy.forget(session=session, participant=participant, by=participant)
         logger.info("participant %s erased their data by email", participant.id)
         goodbye = Letter(template="forgotten", payload={"locale": locale}, address=address)
-        return {"kind": "forgotten", "letter": goodbye}
+        return Processed(kind="forgotten", letter=goodbye)
 
 
+# The one list of commands, in the order HELP shows them. Their words do not overlap, so the
+# order does not change which command reads a line.
 COMMANDS: tuple[Command, ...] = (
     StanceCommand(),
     RankCommand(),
     AnswerCommand(),
     ObservationCommand(),
     ProposalCommand(),
-    DailyCommand(),
-    WeeklyCommand(),
-    StopCommand(),
+    CadenceCommand(),
     ConsentCommand(),
     LocaleCommand(),
-    HelpCommand(),
     MineCommand(),
     MyDataCommand(),
     ForgetCommand(),
+    StopCommand(),
+    HelpCommand(),
 )
+
+
+def reply_words(locale: str) -> dict[str, str]:
+    """The command words our prefilled links and examples use, in the reader's language."""
+    return {key: word for command in COMMANDS for key, word in command.shown_words(locale).items()}
+
+
+def help_names() -> list[str]:
+    """The commands HELP lists, in order, by name (each has its line in the template)."""
+    return [command.name for command in COMMANDS]
 
 
 def parse_line(line: str) -> Parsed | None:
@@ -739,20 +770,10 @@ def parse_line(line: str) -> Parsed | None:
 
 _KEYWORDS = {
     fold(word).split(" ", 1)[0]
-    for word in (
-        *RANK_WORDS,
-        *OBSERVATION_WORDS,
-        *PROPOSAL_WORDS,
-        *DAILY_WORDS,
-        *WEEKLY_WORDS,
-        *STOP_WORDS,
-        *CONSENT_WORDS,
-        *HELP_WORDS,
-        *MINE_WORDS,
-        *MYDATA_WORDS,
-        *FORGET_WORDS,
-    )
-} - {"je", "i", "se", "every", "chaque", "mes", "my", "suivi"}
+    for command in COMMANDS
+    if command.starts_a_line
+    for word in command.spellings()
+} - _COMMON_WORDS
 
 
 def looks_like_a_command(line: str) -> bool:
@@ -765,28 +786,28 @@ def looks_like_a_command(line: str) -> bool:
 
 
 @dataclass
-class Reading:
-    """The commands of one reply, and what else its lines held."""
+class Found:
+    """The commands found in one reply, and what else its lines held."""
 
     commands: list[Parsed] = field(default_factory=list)
     not_understood: list[str] = field(default_factory=list)
     ignored: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_lines(lines: list[str], subject: str = "") -> Reading:
+def find_commands(lines: list[str], subject: str = "") -> Found:
     """Sort the cleaned lines of a reply into commands, lines not understood, lines ignored."""
-    reading = Reading()
+    found = Found()
     subject_command = parse_line(strip_reply_prefix(subject)) if subject else None
     if subject_command is not None and subject_command.command.allowed_in_subject(
         subject_command.args
     ):
         subject_command.line = subject.strip()
-        reading.commands.append(subject_command)
+        found.commands.append(subject_command)
     previous: Parsed | None = None
     prose: list[str] = []
     for index, raw in enumerate(lines):
         if index >= MAX_LINES:
-            reading.ignored.append({"line": "…", "why": "too_long"})
+            found.ignored.append({"line": "…", "why": "too_long"})
             break
         line = raw.rstrip()
         if not line.strip():
@@ -794,7 +815,7 @@ def read_lines(lines: list[str], subject: str = "") -> Reading:
             continue
         parsed = parse_line(line)
         if parsed is not None:
-            reading.commands.append(parsed)
+            found.commands.append(parsed)
             previous = parsed if parsed.command.continues(parsed.args) else None
             continue
         if previous is not None and not looks_like_a_command(line):
@@ -802,30 +823,30 @@ def read_lines(lines: list[str], subject: str = "") -> Reading:
             continue
         previous = None
         if looks_like_a_command(line):
-            reading.not_understood.append(_excerpt(line))
+            found.not_understood.append(_excerpt(line))
         else:
             prose.append(_excerpt(line))
-    if not reading.commands and not reading.not_understood:
+    if not found.commands and not found.not_understood:
         # Nothing looked like a command: show the person what we read, so they see why.
-        reading.not_understood.extend(prose[:5])
+        found.not_understood.extend(prose[:5])
     else:
-        reading.ignored.extend({"line": line, "why": "not_a_command"} for line in prose[:10])
-    if len(reading.commands) > MAX_COMMANDS:
-        for extra in reading.commands[MAX_COMMANDS:]:
-            reading.ignored.append({"line": _excerpt(extra.line), "why": "too_many"})
-        del reading.commands[MAX_COMMANDS:]
+        found.ignored.extend({"line": line, "why": "not_a_command"} for line in prose[:10])
+    if len(found.commands) > MAX_COMMANDS:
+        for extra in found.commands[MAX_COMMANDS:]:
+            found.ignored.append({"line": _excerpt(extra.line), "why": "too_many"})
+        del found.commands[MAX_COMMANDS:]
     # A later line for the same thing replaces an earlier one ("F3 oui" then "F3 non: ...").
     last_for: dict[str, int] = {}
-    for position, parsed in enumerate(reading.commands):
+    for position, parsed in enumerate(found.commands):
         last_for[parsed.target] = position
     kept = []
-    for position, parsed in enumerate(reading.commands):
+    for position, parsed in enumerate(found.commands):
         if last_for[parsed.target] != position:
-            reading.ignored.append({"line": _excerpt(parsed.line), "why": "replaced"})
+            found.ignored.append({"line": _excerpt(parsed.line), "why": "replaced"})
         else:
             kept.append(parsed)
-    reading.commands = sorted(kept, key=lambda p: p.command.order)
-    return reading
+    found.commands = sorted(kept, key=lambda p: p.command.order)
+    return found
 
 
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|tr|fw|fwd|réf|ref|aw)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
@@ -835,31 +856,16 @@ def strip_reply_prefix(subject: str) -> str:
     return _REPLY_PREFIX.sub("", subject)
 
 
-# Every processed item has every field, so that templates (StrictUndefined) can test any of them.
-_OUTCOME_FIELDS: dict[str, Any] = {
-    "codes": [],
-    "choice": "",
-    "reason": "",
-    "excerpt": "",
-    "code": "",
-    "position": None,
-    "value": "",
-    "questionnaire": "",
-    "cadence": "",
-    "locale": "",
-}
-
-
 async def execute(
-    *, session: AsyncSession, participant: Participant, reading: Reading, settings: Settings
+    *, session: AsyncSession, participant: Participant, found: Found, config: MailConfig
 ) -> Receipt:
     """Run each command in its own savepoint; a refusal is explained, not fatal."""
-    receipt = Receipt(not_understood=list(reading.not_understood), ignored=list(reading.ignored))
-    for parsed in reading.commands:
+    receipt = Receipt(not_understood=list(found.not_understood), ignored=list(found.ignored))
+    for parsed in found.commands:
         try:
             async with session.begin_nested():
                 outcome = await parsed.command.process(
-                    session=session, participant=participant, args=parsed.args, settings=settings
+                    session=session, participant=participant, args=parsed.args, config=config
                 )
         except UserError as exc:
             logger.info("reply command refused: %s", exc.code)
@@ -867,13 +873,11 @@ async def execute(
                 {"line": _excerpt(parsed.line), "reason": _sentence(exc, participant.locale)}
             )
             continue
-        letter = outcome.pop("letter", None)
-        if letter is not None:
-            receipt.letters.append(letter)
-        outcome = {**_OUTCOME_FIELDS, **outcome, "line": _excerpt(parsed.line)}
-        if outcome["kind"] == "help":
+        if outcome.letter is not None:
+            receipt.letters.append(outcome.letter)
+        if outcome.kind == "help":
             receipt.help = True
-        receipt.processed.append(outcome)
+        receipt.processed.append(outcome.item(_excerpt(parsed.line)))
     return receipt
 
 

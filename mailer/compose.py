@@ -27,14 +27,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, privacy
 from mailer import headers, tokens
-from mailer.commands import LETTER_TEMPLATES, reply_words
+from mailer.commands import LETTER_TEMPLATES, help_names, reply_words
+from mailer.config import MailConfig
 from models import Consultation, OutboxMessage, Participant
-from palabre.settings import Settings
 from templates.i18n import normalize_locale
 from templates.render import message_context, render
 
 # Templates that answer a message a person wrote (RFC 3834: "auto-replied", not "auto-generated").
-ANSWERS = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})
+AUTO_REPLIED = frozenset({"email_receipt", "email_sender_mismatch", *LETTER_TEMPLATES})
 # The goodbye after an erasure goes to an address no participant holds any more: once the
 # message is settled, the sender removes that address (and the payload) from its row.
 LAST_WORDS = frozenset({"forgotten"})
@@ -103,22 +103,23 @@ def mailto(address: str | None, body: str = "", subject: str | None = None) -> s
 
 
 def mail_context(
-    settings: Settings,
+    config: MailConfig,
     participant: Participant | None,
     *,
     locale: str = "fr",
     subject: str | None = None,
 ) -> dict[str, Any]:
-    """What templates know about replying: the reader's address and a `mailto()` helper."""
+    """What templates know about replying: the reader's address, a `mailto()` helper, the
+    command words in the reader's language and the commands HELP lists."""
     reply = (
-        tokens.reply_address(settings, participant.reply_key)
+        tokens.reply_address(config, participant.reply_key)
         if participant is not None and participant.reply_key
         else None
     )
     unsubscribe_url = None
-    if reply and settings.public_url and participant is not None:
-        token = tokens.unsubscribe_token(settings, participant.reply_key)
-        unsubscribe_url = f"{settings.public_url.rstrip('/')}/email/unsubscribe/{token}"
+    if reply and config.public_url and participant is not None:
+        token = tokens.unsubscribe_token(config, participant.reply_key)
+        unsubscribe_url = f"{config.public_url.rstrip('/')}/email/unsubscribe/{token}"
     reply_subject = f"Re: {subject}" if subject else None
     return {
         "reply_address": reply,
@@ -126,6 +127,7 @@ def mail_context(
         "unsubscribe_mailto": mailto(reply, "STOP", "STOP") if reply else "",
         "mailto": lambda body="", subject=None: mailto(reply, body, subject or reply_subject),
         "words": reply_words(locale),
+        "commands": help_names(),
     }
 
 
@@ -140,7 +142,7 @@ def locale_of(
 
 def compose(
     *,
-    settings: Settings,
+    config: MailConfig,
     message: OutboxMessage,
     participant: Participant | None,
     consultation: Consultation | None,
@@ -163,20 +165,20 @@ def compose(
         payload=message.payload or {}, consultation=consultation, recipient=participant
     )
     # The subject first, with a context that has no subject yet (subjects do not use `mail`).
-    subject_context = dict(context, mail=mail_context(settings, participant, locale=locale))
+    subject_context = dict(context, mail=mail_context(config, participant, locale=locale))
     subject = " ".join(
         render(f"email/{message.template}.subject.txt", subject_context, locale).split()
     )
-    context["mail"] = mail_context(settings, participant, locale=locale, subject=subject)
+    context["mail"] = mail_context(config, participant, locale=locale, subject=subject)
     text = render(f"email/{message.template}.txt", context, locale)
     html = render(f"email/{message.template}.html", context, locale)
 
     created = (message.created_at or clock.now()).isoformat()
     our_id = headers.message_id(
-        settings, outbox_id=message.id or 0, created=created, dedupe_key=message.dedupe_key
+        config, outbox_id=message.id or 0, created=created, dedupe_key=message.dedupe_key
     )
     email_message = EmailMessage(policy=email.policy.default)
-    email_message["From"] = settings.mail_from
+    email_message["From"] = config.mail_from
     name = participant.name if participant is not None and participant.name else ""
     email_message["To"] = formataddr((name, address)) if name else address
     email_message["Subject"] = subject
@@ -190,17 +192,17 @@ def compose(
         email_message["In-Reply-To"] = in_reply_to
         email_message["References"] = in_reply_to
     email_message["Auto-Submitted"] = (
-        "auto-replied" if message.template in ANSWERS else "auto-generated"
+        "auto-replied" if message.template in AUTO_REPLIED else "auto-generated"
     )
     email_message["X-Auto-Response-Suppress"] = "All"
     email_message["Precedence"] = "bulk"
     if consultation is not None:
-        email_message["List-Id"] = headers.list_id(settings, consultation.slug, consultation.title)
+        email_message["List-Id"] = headers.list_id(config, consultation.slug, consultation.title)
     if reply_to and participant is not None:
         value, one_click = headers.list_unsubscribe(
-            settings,
+            config,
             mailto_address=reply_to,
-            unsubscribe_token=tokens.unsubscribe_token(settings, participant.reply_key),
+            unsubscribe_token=tokens.unsubscribe_token(config, participant.reply_key),
         )
         if value:
             email_message["List-Unsubscribe"] = value
@@ -221,11 +223,11 @@ def compose(
     email_message["Content-Language"] = locale
 
     envelope_from = (
-        tokens.verp_address(settings, participant.reply_key)
+        tokens.verp_address(config, participant.reply_key)
         if participant is not None and participant.reply_key
-        else tokens.split_address(settings.reply_address)[0]
+        else tokens.split_address(config.reply_address)[0]
         + "@"
-        + tokens.split_address(settings.reply_address)[1]
+        + tokens.split_address(config.reply_address)[1]
     )
     composed = Composed(
         message=email_message, envelope_from=envelope_from, recipient=address, message_id=our_id

@@ -3,7 +3,7 @@
 Inbound, Palabre must never answer an auto-reply (RFC 3834) nor read a bounce as a reply, so
 both are recognised from their headers before any body is parsed. Outbound, the headers that
 make a digest behave well in people's mailboxes (List-Id, List-Unsubscribe, Auto-Submitted) are
-built here from the settings.
+built here from the config.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from email.message import Message
 from email.utils import parseaddr
 
-from palabre.settings import Settings
+from mailer.config import MailConfig
 
 # Subjects of out-of-office and vacation answers, in French and English, at the start.
 _AUTO_SUBJECT = re.compile(
@@ -101,25 +101,25 @@ def domain_of(address: str) -> str:
     return (addr or address).rpartition("@")[2].strip().lower() or "localhost"
 
 
-def message_id(settings: Settings, *, outbox_id: int, created: str, dedupe_key: str) -> str:
+def message_id(config: MailConfig, *, outbox_id: int, created: str, dedupe_key: str) -> str:
     """Our Message-ID for one outbox message, the same on every attempt.
 
     A retry after a dropped connection may deliver a message twice; the same Message-ID lets the
     receiving side recognise the copy.
     """
     digest = hashlib.sha256(f"{dedupe_key}|{created}".encode()).hexdigest()[:12]
-    return f"<palabre.{outbox_id}.{digest}@{domain_of(settings.mail_from)}>"
+    return f"<palabre.{outbox_id}.{digest}@{domain_of(config.mail_from)}>"
 
 
-def list_id(settings: Settings, slug: str | None, title: str | None) -> str:
+def list_id(config: MailConfig, slug: str | None, title: str | None) -> str:
     """`List-Id: "Title" <slug.domain>` (RFC 2919): lets people filter one consultation."""
     label = re.sub(r"[^a-z0-9-]+", "-", (slug or "palabre").lower()).strip("-") or "palabre"
     name = (title or "Palabre").replace('"', "'").replace("\n", " ")[:80]
-    return f'"{name}" <{label}.{domain_of(settings.reply_address)}>'
+    return f'"{name}" <{label}.{domain_of(config.reply_address)}>'
 
 
 def list_unsubscribe(
-    settings: Settings, *, mailto_address: str | None, unsubscribe_token: str | None
+    config: MailConfig, *, mailto_address: str | None, unsubscribe_token: str | None
 ) -> tuple[str | None, bool]:
     """The `List-Unsubscribe` value, and whether one-click (RFC 8058) is possible.
 
@@ -130,8 +130,8 @@ def list_unsubscribe(
     if mailto_address:
         parts.append(f"<mailto:{mailto_address}?subject=unsubscribe>")
     one_click = False
-    if settings.public_url and unsubscribe_token:
-        base = settings.public_url.rstrip("/")
+    if config.public_url and unsubscribe_token:
+        base = config.public_url.rstrip("/")
         parts.append(f"<{base}/email/unsubscribe/{unsubscribe_token}>")
         one_click = base.startswith("https://")
     return (", ".join(parts) or None), one_click

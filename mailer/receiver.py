@@ -25,8 +25,8 @@ from tenacity import (
 )
 
 from mailer import replies
+from mailer.config import MailConfig
 from models.db import Database
-from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def _fetched_literal(lines: list) -> bytes | None:
 class ImapPoller:
     """Polls `PALABRE_IMAP_MAILBOX`: `await poll_once()` handles what is new; `run(stop)` loops."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
-        self.settings = settings
+    def __init__(self, config: MailConfig, database: Database) -> None:
+        self.config = config
         self.database = database
         self.client: aioimaplib.IMAP4 | None = None
         self.connections = 0
@@ -61,7 +61,7 @@ class ImapPoller:
     # -- connection ------------------------------------------------------------------------
 
     async def connect(self) -> aioimaplib.IMAP4:
-        config = self.settings
+        config = self.config
         if not config.imap_host or not config.imap_username:
             raise ImapError("PALABRE_IMAP_HOST and PALABRE_IMAP_USERNAME are not set")
         await self.disconnect()
@@ -146,7 +146,7 @@ class ImapPoller:
             if raw is None:
                 # Expunged by someone else between SEARCH and FETCH.
                 continue
-            outcome = await replies.handle(settings=self.settings, database=self.database, raw=raw)
+            outcome = await replies.handle(config=self.config, database=self.database, raw=raw)
             if outcome.status != "duplicate":
                 handled += 1
             store = await client.uid("store", str(uid), "+FLAGS", "(\\Seen)")
@@ -172,10 +172,10 @@ class ImapPoller:
                 try:
                     await self.poll_once()
                     failures = 0
-                    delay = self.settings.imap_poll_seconds
+                    delay = self.config.imap_poll_seconds
                 except Exception as exc:
                     failures += 1
-                    delay = min(300.0, self.settings.imap_poll_seconds * 2 ** min(failures, 5))
+                    delay = min(300.0, self.config.imap_poll_seconds * 2 ** min(failures, 5))
                     logger.warning(
                         "IMAP polling failed (%s); next try in %.0f s", type(exc).__name__, delay
                     )

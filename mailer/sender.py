@@ -47,9 +47,9 @@ from mailer.compose import (
     compose,
     documents_for,
 )
+from mailer.config import MailConfig
 from models import Channel, Consultation, EmailStatus, OutboxMessage, OutboxStatus, Participant
 from models.db import Database
-from palabre.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +85,14 @@ def _describe(exc: BaseException) -> str:
 class SmtpConnection:
     """One SMTP connection, opened on first use and kept for the next messages."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, config: MailConfig) -> None:
+        self.config = config
         self.client: aiosmtplib.SMTP | None = None
         self.opened = 0
         self.sent_on_connection = 0
 
     def _new_client(self) -> aiosmtplib.SMTP:
-        config = self.settings
+        config = self.config
         password = config.smtp_password.get_secret_value() if config.smtp_password else None
         return aiosmtplib.SMTP(
             hostname=config.smtp_host,
@@ -252,14 +252,14 @@ class EmailSender:
     """Drains the email outbox: `await drain_once()` sends what is due; `run(stop)` loops."""
 
     def __init__(
-        self, settings: Settings, database: Database, *, batch_size: int | None = None
+        self, config: MailConfig, database: Database, *, batch_size: int | None = None
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.database = database
-        self.concurrency = settings.smtp_concurrency if settings.mail_backend == "smtp" else 1
+        self.concurrency = config.smtp_concurrency if config.mail_backend == "smtp" else 1
         self.batch_size = batch_size or self.concurrency * PER_CONNECTION_BATCH
-        self.connections = [SmtpConnection(settings) for _ in range(self.concurrency)]
-        self.files = FileTransport(Path(settings.mail_dir))
+        self.connections = [SmtpConnection(config) for _ in range(self.concurrency)]
+        self.files = FileTransport(Path(config.mail_dir))
 
     @property
     def connections_opened(self) -> int:
@@ -380,7 +380,7 @@ class EmailSender:
             return (message.id, "cancel", "address bounced")
         try:
             composed = compose(
-                settings=self.settings,
+                config=self.config,
                 message=message,
                 participant=participant,
                 consultation=consultation,
@@ -405,7 +405,7 @@ class EmailSender:
         results: asyncio.Queue[tuple[_Job, SendFailure | None] | None] = asyncio.Queue()
         settler = asyncio.create_task(self._settle(results))
         try:
-            if self.settings.mail_backend == "file":
+            if self.config.mail_backend == "file":
                 await self._worker(queue, None, results)
             else:
                 connections = self.connections[: min(len(self.connections), len(jobs))]
@@ -493,7 +493,7 @@ class EmailSender:
                     session=session,
                     participant=participant,
                     reason=failure.reason,
-                    limit=self.settings.bounce_limit,
+                    limit=self.config.bounce_limit,
                 )
 
 

@@ -31,7 +31,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from consultation import clock
-from palabre.settings import Settings
+from mailer.config import MailConfig
 
 SIGNATURE_LENGTH = 16  # base32 characters: 80 bits
 FORGET_CODE_LENGTH = 6  # 31**6, about 30 bits: guessing it by email is hopeless
@@ -70,39 +70,39 @@ def _signature(secret: str, purpose: str, key: str) -> str:
     return base64.b32encode(digest).decode("ascii").lower()[:SIGNATURE_LENGTH]
 
 
-def _secret(settings: Settings) -> str:
-    return settings.secret_key.get_secret_value()
+def _secret(config: MailConfig) -> str:
+    return config.secret_key.get_secret_value()
 
 
-def reply_address(settings: Settings, reply_key: str) -> str:
+def reply_address(config: MailConfig, reply_key: str) -> str:
     """The address a person's replies go to: `reply+<key>.<sig>@domain`."""
-    local, domain = split_address(settings.reply_address)
-    signature = _signature(_secret(settings), REPLY, reply_key)
+    local, domain = split_address(config.reply_address)
+    signature = _signature(_secret(config), REPLY, reply_key)
     return f"{local}+{reply_key}.{signature}@{domain}"
 
 
-def verp_address(settings: Settings, reply_key: str) -> str:
+def verp_address(config: MailConfig, reply_key: str) -> str:
     """The envelope sender of a person's emails, so that a bounce names them."""
-    local, domain = split_address(settings.reply_address)
-    signature = _signature(_secret(settings), VERP, reply_key)
+    local, domain = split_address(config.reply_address)
+    signature = _signature(_secret(config), VERP, reply_key)
     return f"{local}+verp-{reply_key}.{signature}@{domain}"
 
 
-def unsubscribe_token(settings: Settings, reply_key: str) -> str:
+def unsubscribe_token(config: MailConfig, reply_key: str) -> str:
     """The token of the one-click unsubscribe link (`<public_url>/email/unsubscribe/<token>`)."""
-    return f"{reply_key}.{_signature(_secret(settings), 'unsubscribe', reply_key)}"
+    return f"{reply_key}.{_signature(_secret(config), 'unsubscribe', reply_key)}"
 
 
-def verify_unsubscribe_token(settings: Settings, token: str) -> str | None:
+def verify_unsubscribe_token(config: MailConfig, token: str) -> str | None:
     """The reply key of a valid unsubscribe token, or None."""
     key, _, signature = (token or "").strip().lower().partition(".")
     if not re.fullmatch(r"[0-9a-f]{8,40}", key) or len(signature) != SIGNATURE_LENGTH:
         return None
-    expected = _signature(_secret(settings), "unsubscribe", key)
+    expected = _signature(_secret(config), "unsubscribe", key)
     return key if hmac.compare_digest(expected, signature) else None
 
 
-def parse(settings: Settings, address: str) -> Token | None:
+def parse(config: MailConfig, address: str) -> Token | None:
     """The verified token in `address`, or None (not ours, malformed, or a bad signature)."""
     if not address or len(address) > 320:
         return None
@@ -110,12 +110,12 @@ def parse(settings: Settings, address: str) -> Token | None:
     match = _TOKEN.match(local.lower())
     if match is None:
         return None
-    base, _ = split_address(settings.reply_address)
+    base, _ = split_address(config.reply_address)
     if match.group("base") != base.lower():
         return None
     purpose = VERP if match.group("verp") else REPLY
     key = match.group("key")
-    expected = _signature(_secret(settings), purpose, key)
+    expected = _signature(_secret(config), purpose, key)
     if not hmac.compare_digest(expected, match.group("sig")):
         return None
     return Token(key=key, purpose=purpose, address=address.strip())
@@ -137,29 +137,29 @@ def _code(secret: str, reply_key: str, hour: int) -> str:
     return "".join(characters)
 
 
-def forget_code(settings: Settings, reply_key: str, at: datetime | None = None) -> str:
+def forget_code(config: MailConfig, reply_key: str, at: datetime | None = None) -> str:
     """The code that confirms an erasure asked by email (see `check_forget_code`)."""
-    return _code(_secret(settings), reply_key, _hour(at or clock.now()))
+    return _code(_secret(config), reply_key, _hour(at or clock.now()))
 
 
-def normalize_code(code: str) -> str:
-    """A code as typed ("abc-234", "ABC 234") in the form we issue it."""
+def normalize_forget_code(code: str) -> str:
+    """An erasure code as typed ("abc-234", "ABC 234") in the form we issue it."""
     return re.sub(r"[\s\-.]", "", code or "").upper()
 
 
 def check_forget_code(
-    settings: Settings, reply_key: str, code: str, at: datetime | None = None
+    config: MailConfig, reply_key: str, code: str, at: datetime | None = None
 ) -> bool:
     """Whether `code` was issued for this reply key in the last `FORGET_CODE_HOURS` hours.
 
     Codes are issued per hour; accepting the current hour and the `FORGET_CODE_HOURS` before it
     keeps every code valid for at least that long.
     """
-    wanted = normalize_code(code)
+    wanted = normalize_forget_code(code)
     if len(wanted) != FORGET_CODE_LENGTH:
         return False
     now = _hour(at or clock.now())
-    secret = _secret(settings)
+    secret = _secret(config)
     # Every hour of the window is compared, without stopping at a match (constant work).
     matches = [
         hmac.compare_digest(_code(secret, reply_key, hour), wanted)
@@ -183,18 +183,18 @@ def candidate_addresses(message: Message) -> list[str]:
     return seen
 
 
-def find_token(settings: Settings, message: Message, purpose: str = REPLY) -> Token | None:
+def find_token(config: MailConfig, message: Message, purpose: str = REPLY) -> Token | None:
     """The first verified token of `purpose` among the message's recipients."""
     for address in candidate_addresses(message):
-        token = parse(settings, address)
+        token = parse(config, address)
         if token is not None and token.purpose == purpose:
             return token
     return None
 
 
-def looks_like_ours(settings: Settings, address: str) -> bool:
+def looks_like_ours(config: MailConfig, address: str) -> bool:
     """Whether `address` has the shape of one of our token addresses (signed or not)."""
     local, _ = split_address(address)
     match = _TOKEN.match(local.lower())
-    base, _ = split_address(settings.reply_address)
+    base, _ = split_address(config.reply_address)
     return match is not None and match.group("base") == base.lower()

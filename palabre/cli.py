@@ -243,10 +243,9 @@ def invite_link(
     from telegram.error import TelegramError
 
     from bot.app import bot_username
-    from palabre.service import bot_config
 
     try:
-        username = asyncio.run(bot_username(bot_config(config)))
+        username = asyncio.run(bot_username(config.bot_config()))
     except TelegramError as exc:
         fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
 

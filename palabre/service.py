@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import signal
 from collections.abc import Coroutine
@@ -22,9 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
-
-from bot.config import BotConfig
 from consultation.errors import UserError
 from models.db import Database
 from palabre.settings import Settings
@@ -47,28 +42,6 @@ class Webhook:
     @property
     def path(self) -> str:
         return urlsplit(self.url).path.strip("/")
-
-
-def webhook_secret(settings: Settings) -> str:
-    """The secret Telegram sends back with every webhook call (`PALABRE_TELEGRAM_WEBHOOK_SECRET`,
-    else derived from `PALABRE_SECRET_KEY`), so that nobody else can post fake updates."""
-    if settings.telegram_webhook_secret is not None:
-        secret = settings.telegram_webhook_secret.get_secret_value()
-        if secret:
-            return secret
-    key = settings.secret_key.get_secret_value().encode("utf-8")
-    return hmac.new(key, b"palabre telegram webhook", hashlib.sha256).hexdigest()
-
-
-def bot_config(settings: Settings) -> BotConfig:
-    """What the Telegram channel needs of the settings."""
-    return BotConfig(
-        token=settings.telegram_token,
-        api_url=settings.telegram_api_url,
-        username=settings.telegram_bot_username,
-        rate=settings.telegram_rate,
-        webhook_secret=SecretStr(webhook_secret(settings)),
-    )
 
 
 class Service:
@@ -115,9 +88,9 @@ class Service:
             )
         if settings.bot_enabled:
             await self._start_bot()
-        self._spawn("email sender", EmailSender(settings, database).run(self.stop))
+        self._spawn("email sender", EmailSender(settings.mail_config(), database).run(self.stop))
         if settings.imap_enabled:
-            self._spawn("IMAP poller", ImapPoller(settings, database).run(self.stop))
+            self._spawn("IMAP poller", ImapPoller(settings.mail_config(), database).run(self.stop))
         elif settings.imap_host:
             logger.warning("PALABRE_IMAP_HOST is set without PALABRE_IMAP_USERNAME: not polling")
         self.scheduler = SchedulerService(database)
@@ -130,7 +103,7 @@ class Service:
         from bot.redact import install
         from bot.sender import TelegramSender
 
-        config = bot_config(self.settings)
+        config = self.settings.bot_config()
         assert config.token is not None and config.webhook_secret is not None
         secret = config.webhook_secret.get_secret_value()
         install(config.token.get_secret_value(), secret)

@@ -6,12 +6,17 @@ Secrets are `SecretStr`, so they never show in `repr`, logs or tracebacks.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.config import BotConfig
+from mailer.config import MailConfig
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "dev-secret-change-me"}
 DEFAULT_SECRET = "dev-secret-change-me"  # noqa: S105  (refused in production)
@@ -97,6 +102,30 @@ class Settings(BaseSettings):
     @property
     def imap_enabled(self) -> bool:
         return bool(self.imap_host and self.imap_username)
+
+    def mail_config(self) -> MailConfig:
+        """The part of these settings the email channel reads."""
+        return MailConfig(**{name: getattr(self, name) for name in MailConfig.__dataclass_fields__})
+
+    def webhook_secret(self) -> str:
+        """The secret Telegram sends back with every webhook call, so nobody else can post fake
+        updates: `PALABRE_TELEGRAM_WEBHOOK_SECRET`, else derived from `PALABRE_SECRET_KEY`."""
+        if self.telegram_webhook_secret is not None:
+            secret = self.telegram_webhook_secret.get_secret_value()
+            if secret:
+                return secret
+        key = self.secret_key.get_secret_value().encode("utf-8")
+        return hmac.new(key, b"palabre telegram webhook", hashlib.sha256).hexdigest()
+
+    def bot_config(self) -> BotConfig:
+        """The part of these settings the Telegram channel reads."""
+        return BotConfig(
+            token=self.telegram_token,
+            api_url=self.telegram_api_url,
+            username=self.telegram_bot_username,
+            rate=self.telegram_rate,
+            webhook_secret=SecretStr(self.webhook_secret()),
+        )
 
 
 @lru_cache(maxsize=1)

@@ -140,7 +140,7 @@ class Unsubscribe(Page):
     """`/email/unsubscribe/<token>`: what unsubscribing does (GET), and doing it (POST)."""
 
     def key(self, token: str) -> str | None:
-        key = tokens.verify_unsubscribe_token(self.web.settings, token)
+        key = tokens.verify_unsubscribe_token(self.web.mail, token)
         if key is None:
             logger.info("refused an unsubscribe link whose signature does not match")
         return key
@@ -225,6 +225,7 @@ class WebServer:
         port: int | None = None,
     ) -> None:
         self.settings = settings
+        self.mail = settings.mail_config()
         self.database = database
         self.host = host if host is not None else settings.http_host
         self.port = port if port is not None else settings.http_port

@@ -27,8 +27,6 @@ from models import Channel, Question, QuestionKind, Questionnaire
 from templates.render import localized
 
 SKIP = N_("Skip")
-LIKERT_LOW = N_("1 = strongly disagree")
-LIKERT_HIGH = N_("5 = strongly agree")
 
 
 def question_markup(

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 
 async def _send_due(database: Database) -> int:
-    sender = EmailSender(settings(), database)
+    sender = EmailSender(settings().mail_config(), database)
     try:
         return await sender.drain_once()
     finally:
@@ -68,10 +68,9 @@ def invite(
         from telegram.error import TelegramError
 
         from bot.app import bot_username
-        from palabre.service import bot_config
 
         try:
-            username = asyncio.run(bot_username(bot_config(config)))
+            username = asyncio.run(bot_username(config.bot_config()))
         except TelegramError as exc:
             fail(_("Telegram did not give the bot's name: {reason}").format(reason=exc.message))
 
@@ -192,7 +191,10 @@ def digest_preview(
                 created_at=now,
             )
             composed = compose(
-                settings=config, message=message, participant=person, consultation=target
+                config=config.mail_config(),
+                message=message,
+                participant=person,
+                consultation=target,
             )
             return person, composed, digests.reads_by_email(person)
 
@@ -264,7 +266,7 @@ def mail_poll(
         fail(_("Set PALABRE_IMAP_HOST and PALABRE_IMAP_USERNAME to read replies."))
 
     async def work(database: Database) -> tuple[int, int]:
-        poller = ImapPoller(config, database)
+        poller = ImapPoller(config.mail_config(), database)
         if once:
             try:
                 read = await poller.poll_once()
@@ -276,7 +278,9 @@ def mail_poll(
         for name in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(name, stop.set)
-        await asyncio.gather(poller.run(stop), EmailSender(config, database).run(stop))
+        await asyncio.gather(
+            poller.run(stop), EmailSender(config.mail_config(), database).run(stop)
+        )
         return 0, 0
 
     read, sent = run(work, upgrade=True)

@@ -19,7 +19,6 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.sender import TelegramSender
 from models.db import Database
-from palabre.service import bot_config
 from palabre.settings import Settings
 from tests.servers.botapi import FakeBotApi
 
@@ -71,9 +70,11 @@ class BotHarness:
 
     def __post_init__(self) -> None:
         self.application = build_application(
-            bot_config(self.settings), self.database, application_class=TrackingApplication
+            self.settings.bot_config(), self.database, application_class=TrackingApplication
         )  # type: ignore[assignment]
-        self.sender = TelegramSender(self.application.bot, self.database, bot_config(self.settings))
+        self.sender = TelegramSender(
+            self.application.bot, self.database, self.settings.bot_config()
+        )
         self.application.bot_data["sender"] = self.sender
 
     async def start(self) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from palabre.service import bot_config, webhook_secret
 from palabre.settings import Settings
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
@@ -22,7 +21,7 @@ def test_the_bot_gets_its_config_from_the_settings():
         telegram_rate=12,
     )  # type: ignore[call-arg]
 
-    config = bot_config(settings)
+    config = settings.bot_config()
 
     assert config.enabled and config.token.get_secret_value() == "123456:TOKEN"
     assert (config.api_url, config.username, config.rate) == (
@@ -30,8 +29,8 @@ def test_the_bot_gets_its_config_from_the_settings():
         "ess_bot",
         12,
     )
-    assert config.webhook_secret.get_secret_value() == webhook_secret(settings)
-    assert not bot_config(Settings(_env_file=None)).enabled  # type: ignore[call-arg]
+    assert config.webhook_secret.get_secret_value() == settings.webhook_secret()
+    assert not Settings(_env_file=None).bot_config().enabled  # type: ignore[call-arg]
 
 
 def test_nothing_in_the_bot_reads_the_service_settings():

@@ -13,7 +13,6 @@ from bot.sender import TelegramSender
 from bot.text import visible_length
 from consultation import findings, outbox
 from models import Channel, OutboxMessage, OutboxStatus, Participant
-from palabre.service import bot_config
 from tests.bot.harness import make_settings
 from tests.factories import make_consultation, make_coordinator, make_participant
 
@@ -75,7 +74,7 @@ def sender_for(db, botapi, harness=None, **options) -> TelegramSender:
             base_url=botapi.base_url,
             base_file_url=botapi.base_file_url,
         )
-    return TelegramSender(bot, db, bot_config(settings), **options)
+    return TelegramSender(bot, db, settings.bot_config(), **options)
 
 
 async def test_a_coordinator_publishes_to_200_people_within_the_rate(harness, db, botapi):

@@ -260,7 +260,9 @@ async def test_serve_answers_unsubscribe_links_and_stops_cleanly(tmp_path):
             person = await make_participant(session, await make_consultation(session))
     finally:
         await database.dispose()
-    token = unsubscribe_token(Settings(_env_file=None, secret_key=secret), person.reply_key)
+    token = unsubscribe_token(
+        Settings(_env_file=None, secret_key=secret).mail_config(), person.reply_key
+    )
     port = free_port()
     process = start(
         tmp_path,

@@ -394,7 +394,7 @@ async def test_every_message_the_core_writes_renders_on_both_channels_in_both_la
         "findings_published",
         "finding_revised",
     }
-    settings = Settings()
+    config = Settings().mail_config()
     for row in rows:
         person = people[row.participant_id]
         for locale in ("fr", "en"):
@@ -405,7 +405,7 @@ async def test_every_message_the_core_writes_renders_on_both_channels_in_both_la
             assert render(f"telegram/{row.template}.html", context, locale).strip()
             if person.email:
                 mail = compose(
-                    settings=settings, message=row, participant=person, consultation=consultation
+                    config=config, message=row, participant=person, consultation=consultation
                 )
                 assert mail.message["Subject"]
                 assert "{{" not in mail.message.get_body(("plain",)).get_content()

@@ -1,6 +1,6 @@
-"""Stories and settings shared by the email channel's tests.
+"""Stories and the mail config shared by the email channel's tests.
 
-Settings are built for each test: SMTP to the test's aiosmtpd, IMAP to its Dovecot, a fixed
+The mail config is built for each test: SMTP to the test's aiosmtpd, IMAP to its Dovecot, a fixed
 secret, so the reply addresses the tests forge or copy are stable.
 """
 
@@ -15,6 +15,7 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock, findings
+from mailer.config import MailConfig
 from models import Consultation, Participant
 from palabre.settings import Settings
 from tests.factories import make_consultation, make_coordinator, make_participant
@@ -23,7 +24,7 @@ SECRET = "test-secret-for-the-mailer-0123456789"
 DATA = Path(__file__).resolve().parent.parent / "data" / "replies"
 
 
-def mail_settings(tmp_path: Path, **overrides) -> Settings:
+def mail_config(tmp_path: Path, **overrides) -> MailConfig:
     values = {
         "secret_key": SECRET,
         "mail_backend": "file",
@@ -38,12 +39,12 @@ def mail_settings(tmp_path: Path, **overrides) -> Settings:
         "public_url": None,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **values).mail_config()
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return mail_settings(tmp_path)
+def config(tmp_path: Path) -> MailConfig:
+    return mail_config(tmp_path)
 
 
 @dataclass

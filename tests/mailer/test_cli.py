@@ -13,7 +13,7 @@ from mailer import tokens
 from models import Invitation, OutboxMessage, Stance
 from models.db import Database
 from tests.factories import make_consultation, make_participant
-from tests.mailer.conftest import SECRET, mail_settings, reply_message, review_story
+from tests.mailer.conftest import SECRET, mail_config, reply_message, review_story
 
 
 def in_db(url: str, work):
@@ -149,7 +149,7 @@ def test_mail_poll_once_reads_the_reply_records_it_and_sends_the_receipt(
     )
     cli("db", "upgrade", env=env)
     story = in_db(empty_database_url, review_story)
-    address = tokens.reply_address(mail_settings(tmp_path), story.aicha.reply_key)
+    address = tokens.reply_address(mail_config(tmp_path), story.aicha.reply_key)
     dovecot.append(reply_message(to=address, body="F2 oui"))
 
     result = cli("mail", "poll", "--once", env=env)

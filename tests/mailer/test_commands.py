@@ -22,18 +22,18 @@ from models import (
     Phase,
 )
 from tests.factories import make_consultation, make_coordinator, make_participant
-from tests.mailer.conftest import mail_settings, reply_message, review_story
+from tests.mailer.conftest import mail_config, reply_message, review_story
 
 
-async def send(db, settings, person, body: str, subject: str = "Re: Plan ESS") -> dict:
+async def send(db, config, person, body: str, subject: str = "Re: Plan ESS") -> dict:
     """Aïcha (or whoever) replies from her own address; returns the receipt's payload."""
     raw = reply_message(
-        to=tokens.reply_address(settings, person.reply_key),
+        to=tokens.reply_address(config, person.reply_key),
         sender=person.email,
         body=body,
         subject=subject,
     )
-    outcome = await replies.handle(settings=settings, database=db, raw=raw)
+    outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status == "processed", outcome
     return outcome.receipt
 
@@ -41,10 +41,10 @@ async def send(db, settings, person, body: str, subject: str = "Re: Plan ESS") -
 async def test_contesting_without_a_reason_is_refused_and_explained_while_the_rest_is_recorded(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    receipt = await send(db, settings, story.aicha, "F1 oui\nF2 non\nF9 oui\nF3 peut-être")
+    receipt = await send(db, config, story.aicha, "F1 oui\nF2 non\nF9 oui\nF3 peut-être")
     assert [item["codes"] for item in receipt["processed"]] == [["F1"]]
     refused = {item["line"]: item["reason"] for item in receipt["refused"]}
     assert set(refused) == {"F2 non", "F9 oui"}
@@ -55,10 +55,10 @@ async def test_contesting_without_a_reason_is_refused_and_explained_while_the_re
 async def test_a_later_line_replaces_an_earlier_one_for_the_same_finding(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    receipt = await send(db, settings, story.aicha, "F1 oui\nF1 non: à la réflexion, non")
+    receipt = await send(db, config, story.aicha, "F1 oui\nF1 non: à la réflexion, non")
     assert [(i["codes"], i["choice"]) for i in receipt["processed"]] == [(["F1"], "contest")]
     assert receipt["ignored"] == [{"line": "F1 oui", "why": "replaced"}]
 
@@ -73,12 +73,12 @@ async def in_phase(session, kind: str, **kwargs):
 async def test_observations_and_their_following_lines_are_recorded_by_email(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _consultation, _, aicha = await in_phase(session, "observe")
     receipt = await send(
         db,
-        settings,
+        config,
         aicha,
         "Bonjour,\n\nOBS : les petites coopératives n'ont aucun accompagnement\n"
         "spécifique du département.\n\nOBS: les tiers-lieux ferment l'été\n\nMerci !",
@@ -99,10 +99,10 @@ async def test_observations_and_their_following_lines_are_recorded_by_email(
 async def test_a_proposal_in_the_wrong_phase_is_refused_with_the_phase_named(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _, _, aicha = await in_phase(session, "observe")
-    receipt = await send(db, settings, aicha, "PROP: un guichet unique")
+    receipt = await send(db, config, aicha, "PROP: un guichet unique")
     assert receipt["processed"] == []
     (refusal,) = receipt["refused"]
     assert refusal["line"] == "PROP: un guichet unique"
@@ -111,10 +111,10 @@ async def test_a_proposal_in_the_wrong_phase_is_refused_with_the_phase_named(
 
 
 async def test_proposals_get_their_code_in_the_receipt(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _, _, aicha = await in_phase(session, "propose")
-    receipt = await send(db, settings, aicha, "PROP - un guichet unique pour l'ESS")
+    receipt = await send(db, config, aicha, "PROP - un guichet unique pour l'ESS")
     (item,) = receipt["processed"]
     assert (item["kind"], item["code"]) == ("proposal", "A1")
     async with db.session() as session:
@@ -125,7 +125,7 @@ async def test_proposals_get_their_code_in_the_receipt(db, clock, tmp_path) -> N
 async def test_a_ranking_by_email_is_a_ballot_and_a_bad_code_is_explained(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         consultation, coordinator, aicha = await in_phase(session, "rank")
         for text in ("Un guichet unique", "Des prêts d'honneur", "Une fête de l'ESS"):
@@ -138,9 +138,9 @@ async def test_a_ranking_by_email_is_a_ballot_and_a_bad_code_is_explained(
             by=coordinator,
             codes=["A1", "A2", "A3"],
         )
-    receipt = await send(db, settings, aicha, "CLASSEMENT A9 A1")
+    receipt = await send(db, config, aicha, "CLASSEMENT A9 A1")
     assert "A9" in receipt["refused"][0]["reason"]
-    receipt = await send(db, settings, aicha, "classement : A3, A1 > A2")
+    receipt = await send(db, config, aicha, "classement : A3, A1 > A2")
     assert receipt["processed"][0]["codes"] == ["A3", "A1", "A2"]
     async with db.session() as session:
         assert await actions.ballot_of(session=session, participant=aicha) == ["A3", "A1", "A2"]
@@ -148,7 +148,7 @@ async def test_a_ranking_by_email_is_a_ballot_and_a_bad_code_is_explained(
 
 
 async def test_questionnaire_answers_by_number_and_in_words(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         consultation, _coordinator, aicha = await in_phase(session, "observe", questionnaires=True)
         await observations.submit_observation(
@@ -170,7 +170,7 @@ async def test_questionnaire_answers_by_number_and_in_words(db, clock, tmp_path)
             session=session, questionnaire_id=step.id, actor_label="test"
         )
     receipt = await send(
-        db, settings, aicha, "Q1 4/5\nQ2 : 2\nQ3 Plus de temps entre les réunions\npour lire.\nQ4 1"
+        db, config, aicha, "Q1 4/5\nQ2 : 2\nQ3 Plus de temps entre les réunions\npour lire.\nQ4 1"
     )
     assert [(i["position"], i["value"]) for i in receipt["processed"]] == [
         (1, "4"),
@@ -188,24 +188,24 @@ async def test_questionnaire_answers_by_number_and_in_words(db, clock, tmp_path)
 
 
 async def test_q_without_an_open_questionnaire_is_explained(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    receipt = await send(db, settings, story.aicha, "Q1 4")
+    receipt = await send(db, config, story.aicha, "Q1 4")
     assert receipt["refused"][0]["line"] == "Q1 4"
     assert "Q" in receipt["refused"][0]["reason"]
 
 
 async def test_cadence_language_consent_and_help(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         consultation = await make_consultation(session, current="observe")
         lea = await make_participant(
             session, consultation, email="lea@asso.example", consented=False
         )
-    receipt = await send(db, settings, lea, "OBS: avant d'accepter")
+    receipt = await send(db, config, lea, "OBS: avant d'accepter")
     assert receipt["processed"] == [] and len(receipt["refused"]) == 1
-    receipt = await send(db, settings, lea, "OBS: après\nJ'accepte\nHebdo\nENGLISH\nAide")
+    receipt = await send(db, config, lea, "OBS: après\nJ'accepte\nHebdo\nENGLISH\nAide")
     # Consent runs first, so the observation on the line above it counts.
     assert [i["kind"] for i in receipt["processed"]] == [
         "consent",
@@ -222,10 +222,10 @@ async def test_cadence_language_consent_and_help(db, clock, tmp_path) -> None:
 
 
 async def test_stop_by_subject_as_list_unsubscribe_mailto_sends_it(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    receipt = await send(db, settings, story.aicha, "", subject="unsubscribe")
+    receipt = await send(db, config, story.aicha, "", subject="unsubscribe")
     assert [i["kind"] for i in receipt["processed"]] == ["stop"]
     assert receipt["stopped"] is True
     async with db.session() as session:
@@ -241,18 +241,18 @@ async def test_stop_by_subject_as_list_unsubscribe_mailto_sends_it(db, clock, tm
         # Everything else was cancelled; only the confirmation of the STOP remains.
         assert [m.template for m in pending] == ["email_receipt"]
     # Writing a command again means coming back.
-    receipt = await send(db, settings, story.aicha, "F1 oui")
+    receipt = await send(db, config, story.aicha, "F1 oui")
     assert receipt["processed"][0]["codes"] == ["F1"] and receipt["stopped"] is False
     async with db.session() as session:
         assert (await session.get(Participant, story.aicha.id)).opted_out_at is None
 
 
 async def test_an_email_with_nothing_recognisable_quotes_it_back(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
     receipt = await send(
-        db, settings, story.aicha, "Je suis d'accord avec le premier\net pas avec le deuxième"
+        db, config, story.aicha, "Je suis d'accord avec le premier\net pas avec le deuxième"
     )
     assert receipt["processed"] == [] and receipt["refused"] == []
     assert receipt["not_understood"] == [
@@ -268,10 +268,10 @@ async def test_our_own_receipt_sent_back_to_us_gets_no_answer_so_no_loop(
     from mailer.compose import compose
     from models import Consultation
 
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await send(db, settings, story.aicha, "F1 oui")
+    await send(db, config, story.aicha, "F1 oui")
     async with db.session() as session:
         row = (
             await session.exec(
@@ -280,15 +280,15 @@ async def test_our_own_receipt_sent_back_to_us_gets_no_answer_so_no_loop(
         ).one()
         person = await session.get(Participant, story.aicha.id)
         target = await session.get(Consultation, story.consultation.id)
-        ours = compose(settings=settings, message=row, participant=person, consultation=target)
+        ours = compose(config=config, message=row, participant=person, consultation=target)
     # Forwarded as is, from her address to her reply address, without Auto-Submitted.
     forwarded = ours.message
     del forwarded["Auto-Submitted"], forwarded["Precedence"], forwarded["From"]
     del forwarded["To"], forwarded["Message-ID"]
     forwarded["From"] = "aicha@asso.example"
-    forwarded["To"] = tokens.reply_address(settings, story.aicha.reply_key)
+    forwarded["To"] = tokens.reply_address(config, story.aicha.reply_key)
     forwarded["Message-ID"] = "<forwarded-1@asso.example>"
-    outcome = await replies.handle(settings=settings, database=db, raw=bytes(forwarded))
+    outcome = await replies.handle(config=config, database=db, raw=bytes(forwarded))
     assert outcome.status == "processed" and outcome.receipt is None
     async with db.session() as session:
         receipts = (
@@ -300,15 +300,15 @@ async def test_our_own_receipt_sent_back_to_us_gets_no_answer_so_no_loop(
 
 
 async def test_no_more_than_twenty_receipts_an_hour(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
     for number in range(22):
         raw = reply_message(
-            to=tokens.reply_address(settings, story.aicha.reply_key),
+            to=tokens.reply_address(config, story.aicha.reply_key),
             body=f"F1 {'oui' if number % 2 else 'abstention'}",
         )
-        await replies.handle(settings=settings, database=db, raw=raw)
+        await replies.handle(config=config, database=db, raw=raw)
     async with db.session() as session:
         receipts = (
             await session.exec(
@@ -316,3 +316,22 @@ async def test_no_more_than_twenty_receipts_an_hour(db, clock, tmp_path) -> None
             )
         ).all()
         assert len(receipts) == 20
+
+
+def test_help_lists_every_command_in_its_readers_words() -> None:
+    """Given the one list of commands, when HELP is shown in French or in English, then it has
+    one line per command, in that order, each with the word our links use in that language."""
+    from mailer.commands import COMMANDS, help_names, reply_words
+    from templates.render import environment
+
+    for locale in ("fr", "en"):
+        words = reply_words(locale)
+        help_lines = environment(locale).get_template("email/_receipt.txt").module.help_lines
+        lines = str(help_lines(words, help_names())).splitlines()
+        assert len(lines) == len(COMMANDS) + 1  # and the closing sentence
+        for command, line in zip(COMMANDS, lines, strict=False):
+            shown = command.shown_words(locale)
+            if command.name != "locale":  # "ENGLISH or FRANÇAIS": each name in its language
+                assert all(word in line for word in shown.values()), (command.name, line)
+    assert reply_words("fr")["consent"] == "J'ACCEPTE"
+    assert reply_words("en")["rank"] == "RANK"

@@ -11,21 +11,22 @@ import pytest
 from sqlmodel import select
 
 from mailer import commands, replies, tokens
+from mailer.reading import read
 from models import InboundRecord, OutboxMessage, Participant, Stance
-from tests.mailer.conftest import DATA, mail_settings, review_story
+from tests.mailer.conftest import DATA, mail_config, review_story
 
 KEY = "00aa11bb22cc33dd44ee"
 DIGEST_ID = "<palabre.7.0123456789ab@mairie.example>"
 
 
-def load(name: str, settings, key: str = KEY, digest_id: str = DIGEST_ID) -> bytes:
-    reply = tokens.reply_address(settings, key)
+def load(name: str, config, key: str = KEY, digest_id: str = DIGEST_ID) -> bytes:
+    reply = tokens.reply_address(config, key)
     local, domain = reply.split("@")
     forged = local[:-4] + "abcd" + "@" + domain
     text = (DATA / name).read_text(encoding="utf-8")
     for placeholder, value in {
         "%%REPLY%%": reply,
-        "%%VERP%%": tokens.verp_address(settings, key),
+        "%%VERP%%": tokens.verp_address(config, key),
         "%%FORGED%%": forged,
         "%%DIGEST_ID%%": digest_id,
     }.items():
@@ -33,9 +34,9 @@ def load(name: str, settings, key: str = KEY, digest_id: str = DIGEST_ID) -> byt
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
 
-def commands_in(settings, raw: bytes) -> list[tuple]:
-    reading = replies.read(settings, raw)
-    found = commands.read_lines(reading.lines, reading.subject)
+def commands_in(config, raw: bytes) -> list[tuple]:
+    reading = read(config, raw)
+    found = commands.find_commands(reading.lines, reading.subject)
     return [(p.command.name, p.args) for p in found.commands]
 
 
@@ -111,18 +112,18 @@ def stance(codes, choice, reason=""):
 def test_each_client_style_yields_exactly_the_commands_the_person_wrote(
     tmp_path, name, expected
 ) -> None:
-    settings = mail_settings(tmp_path)
-    raw = load(name, settings)
-    reading = replies.read(settings, raw)
+    config = mail_config(tmp_path)
+    raw = load(name, config)
+    reading = read(config, raw)
     assert reading.kind == "reply"
     assert reading.token is not None and reading.token.key == KEY
-    assert commands_in(settings, raw) == expected
+    assert commands_in(config, raw) == expected
 
 
 def test_greetings_and_signatures_are_ignored_not_quoted_back(tmp_path) -> None:
-    settings = mail_settings(tmp_path)
-    reading = replies.read(settings, load("outlook_fr_top_posting.eml", settings))
-    found = commands.read_lines(reading.lines, reading.subject)
+    config = mail_config(tmp_path)
+    reading = read(config, load("outlook_fr_top_posting.eml", config))
+    found = commands.find_commands(reading.lines, reading.subject)
     assert found.not_understood == []
     assert {item["line"] for item in found.ignored} == {
         "Bien à vous,",
@@ -139,15 +140,15 @@ def test_greetings_and_signatures_are_ignored_not_quoted_back(tmp_path) -> None:
     ],
 )
 def test_automatic_answers_are_dropped_before_their_body_is_read(tmp_path, name, reason) -> None:
-    settings = mail_settings(tmp_path)
-    reading = replies.read(settings, load(name, settings))
+    config = mail_config(tmp_path)
+    reading = read(config, load(name, config))
     assert (reading.kind, reading.reason) == ("auto", reason)
     assert reading.lines == []
 
 
 def test_a_dsn_names_the_person_by_verp_and_by_our_message_id(tmp_path) -> None:
-    settings = mail_settings(tmp_path)
-    reading = replies.read(settings, load("postfix_dsn_bounce.eml", settings))
+    config = mail_config(tmp_path)
+    reading = read(config, load("postfix_dsn_bounce.eml", config))
     assert reading.kind == "bounce"
     assert reading.verp is not None and reading.verp.key == KEY
     assert reading.failures == [("aicha@asso.example", True)]
@@ -155,8 +156,8 @@ def test_a_dsn_names_the_person_by_verp_and_by_our_message_id(tmp_path) -> None:
 
 
 def test_a_forged_token_is_recognised_as_such_and_nothing_is_read(tmp_path) -> None:
-    settings = mail_settings(tmp_path)
-    reading = replies.read(settings, load("forged_token.eml", settings))
+    config = mail_config(tmp_path)
+    reading = read(config, load("forged_token.eml", config))
     assert (reading.kind, reading.token, reading.reason) == ("reply", None, "forged token")
     assert reading.lines == []
 
@@ -195,11 +196,11 @@ async def outbox_rows(db, template: str) -> list[OutboxMessage]:
 async def test_given_a_gmail_reply_then_stances_are_recorded_once_and_a_receipt_is_queued(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    raw = load("gmail_fr_top_posting.eml", settings, key=story.aicha.reply_key)
-    outcome = await replies.handle(settings=settings, database=db, raw=raw)
+    raw = load("gmail_fr_top_posting.eml", config, key=story.aicha.reply_key)
+    outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status == "processed"
     assert await stances_of(db, story.aicha.id) == {
         "F1": ("confirm", None),
@@ -215,7 +216,7 @@ async def test_given_a_gmail_reply_then_stances_are_recorded_once_and_a_receipt_
     assert receipt.payload["ignored"] == [{"line": "Bonjour,", "why": "not_a_command"}]
     assert receipt.payload["awaiting"]["findings"] == ["F3"]
     # The same message delivered again changes nothing and writes no second receipt.
-    again = await replies.handle(settings=settings, database=db, raw=raw)
+    again = await replies.handle(config=config, database=db, raw=raw)
     assert again.status == "duplicate"
     assert len(await outbox_rows(db, "email_receipt")) == 1
 
@@ -223,11 +224,11 @@ async def test_given_a_gmail_reply_then_stances_are_recorded_once_and_a_receipt_
 async def test_given_a_reply_from_another_address_then_nothing_is_applied_and_the_person_is_told(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    raw = load("gmail_fr_from_another_address.eml", settings, key=story.aicha.reply_key)
-    outcome = await replies.handle(settings=settings, database=db, raw=raw)
+    raw = load("gmail_fr_from_another_address.eml", config, key=story.aicha.reply_key)
+    outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status == "foreign_sender"
     assert await stances_of(db, story.aicha.id) == {}
     assert await outbox_rows(db, "email_receipt") == []
@@ -239,12 +240,12 @@ async def test_given_a_reply_from_another_address_then_nothing_is_applied_and_th
 async def test_given_a_forged_token_then_nothing_is_applied_and_nobody_is_answered(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
         before = len((await session.exec(select(OutboxMessage))).all())
-    raw = load("forged_token.eml", settings, key=story.aicha.reply_key)
-    assert (await replies.handle(settings=settings, database=db, raw=raw)).status == "rejected"
+    raw = load("forged_token.eml", config, key=story.aicha.reply_key)
+    assert (await replies.handle(config=config, database=db, raw=raw)).status == "rejected"
     async with db.session() as session:
         assert len((await session.exec(select(OutboxMessage))).all()) == before
         person = await session.get(Participant, story.aicha.id)
@@ -257,11 +258,11 @@ async def test_given_a_forged_token_then_nothing_is_applied_and_nobody_is_answer
 async def test_given_a_dsn_then_one_bounce_is_counted_for_the_person_it_names(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    raw = load("postfix_dsn_bounce.eml", settings, key=story.aicha.reply_key)
-    assert (await replies.handle(settings=settings, database=db, raw=raw)).status == "bounce"
+    raw = load("postfix_dsn_bounce.eml", config, key=story.aicha.reply_key)
+    assert (await replies.handle(config=config, database=db, raw=raw)).status == "bounce"
     async with db.session() as session:
         assert (await session.get(Participant, story.aicha.id)).bounce_count == 1
         assert (await session.get(Participant, story.bruno.id)).bounce_count == 0
@@ -270,11 +271,11 @@ async def test_given_a_dsn_then_one_bounce_is_counted_for_the_person_it_names(
 async def test_given_an_out_of_office_then_it_is_dropped_without_an_answer(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    raw = load("outlook_fr_out_of_office.eml", settings, key=story.aicha.reply_key)
-    assert (await replies.handle(settings=settings, database=db, raw=raw)).status == "dropped"
+    raw = load("outlook_fr_out_of_office.eml", config, key=story.aicha.reply_key)
+    assert (await replies.handle(config=config, database=db, raw=raw)).status == "dropped"
     assert await stances_of(db, story.aicha.id) == {}
     assert await outbox_rows(db, "email_receipt") == []
 
@@ -282,11 +283,11 @@ async def test_given_an_out_of_office_then_it_is_dropped_without_an_answer(
 async def test_given_an_html_only_outlook_reply_then_both_stances_are_recorded(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    raw = load("outlook_en_html_only.eml", settings, key=story.bruno.reply_key)
-    assert (await replies.handle(settings=settings, database=db, raw=raw)).status == "processed"
+    raw = load("outlook_en_html_only.eml", config, key=story.bruno.reply_key)
+    assert (await replies.handle(config=config, database=db, raw=raw)).status == "processed"
     assert await stances_of(db, story.bruno.id) == {
         "F2": ("confirm", None),
         "F3": ("contest", "the figures quoted date from 2019 & are out of date"),

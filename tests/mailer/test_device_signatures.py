@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.replies import reply_lines
+from mailer.reading import reply_lines
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from consultation import digests, findings, observations
 from mailer.compose import compose
 from models import Channel, OutboxMessage, Participant
 from tests.factories import make_consultation, make_participant
-from tests.mailer.conftest import mail_settings, review_story
+from tests.mailer.conftest import mail_config, review_story
 
 
 async def digest_rows(session, participant_id=None) -> list[OutboxMessage]:
@@ -152,7 +152,7 @@ async def test_opted_out_off_and_forgotten_people_get_no_digest(db, clock) -> No
 async def test_the_digest_renders_in_both_languages_with_a_prefilled_reply_per_item(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
         await digests.enqueue_due_digests(
@@ -162,7 +162,7 @@ async def test_the_digest_renders_in_both_languages_with_a_prefilled_reply_per_i
         for row in rows:
             person = await session.get(Participant, row.participant_id)
             email = compose(
-                settings=settings,
+                config=config,
                 message=row,
                 participant=person,
                 consultation=story.consultation,

@@ -17,11 +17,11 @@ from mailer.compose import compose
 from models import Consultation, OutboxMessage, Participant
 from tests.consultation.evaluation_story import a_whole_process
 from tests.factories import make_participant
-from tests.mailer.conftest import mail_settings, review_story
+from tests.mailer.conftest import mail_config, review_story
 
 
 async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path, public_url="https://palabre.mairie.example")
+    config = mail_config(tmp_path, public_url="https://palabre.mairie.example")
     async with db.session() as session:
         consultation, _coordinator, _aicha, bruno, _chloe = await a_whole_process(
             session, clock, finish=True, questionnaires=True
@@ -91,7 +91,7 @@ async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, 
             for locale in ("fr", "en"):
                 reader.locale = locale
                 email = compose(
-                    settings=settings, message=row, participant=reader, consultation=target
+                    config=config, message=row, participant=reader, consultation=target
                 ).message
                 text = email.get_body(("plain",)).get_content()
                 html = email.get_body(("html",)).get_content()

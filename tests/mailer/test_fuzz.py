@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from mailer import commands, replies, tokens
+from mailer import commands, reading, replies, tokens
+from mailer.reading import html_to_text, parse_bytes, read, reply_lines, unflow
 from models import Ballot, InboundRecord, Observation, OutboxMessage, Participant, Stance
-from tests.mailer.conftest import SECRET, mail_settings, review_story
+from tests.mailer.conftest import SECRET, mail_config, review_story
 
-CONFIG = mail_settings(Path("/tmp/palabre-fuzz"), secret_key=SECRET)
+CONFIG = mail_config(Path("/tmp/palabre-fuzz"), secret_key=SECRET)
 KEY = "00aa11bb22cc33dd44ee"
 COMMAND_LINES = [
     "F1 oui",
@@ -101,15 +102,15 @@ def messages(draw, recipients=None):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=4000))
 def test_no_bytes_make_the_reader_raise(raw: bytes) -> None:
-    reading = replies.read(CONFIG, raw)
+    reading = read(CONFIG, raw)
     assert reading.kind in {"reply", "auto", "bounce"}
-    commands.read_lines(reading.lines, reading.subject)
+    commands.find_commands(reading.lines, reading.subject)
 
 
 @settings(max_examples=300, deadline=None)
 @given(messages())
 def test_no_message_makes_the_reader_raise_and_no_forged_address_verifies(raw: bytes) -> None:
-    reading = replies.read(CONFIG, raw)
+    reading = read(CONFIG, raw)
     if reading.token is not None:
         # Only the address Palabre wrote verifies.
         assert reading.token.key == KEY
@@ -117,15 +118,15 @@ def test_no_message_makes_the_reader_raise_and_no_forged_address_verifies(raw: b
             tokens.reply_address(CONFIG, KEY).lower(),
             tokens.reply_address(CONFIG, KEY).lower().replace("reply+", "reply.", 1),
         }
-    commands.read_lines(reading.lines, reading.subject)
+    commands.find_commands(reading.lines, reading.subject)
 
 
 @settings(max_examples=300, deadline=None)
 @given(bodies, st.text(max_size=200))
 def test_no_text_makes_the_line_readers_raise(body: str, html: str) -> None:
-    commands.read_lines(replies.reply_lines(body), body[:60])
-    replies.reply_lines(replies.html_to_text(html + body))
-    replies.unflow(body, delsp=True)
+    commands.find_commands(reply_lines(body), body[:60])
+    reply_lines(html_to_text(html + body))
+    unflow(body, delsp=True)
 
 
 @settings(
@@ -143,8 +144,8 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         else:
             aicha = next(p for p in existing if p.email == "aicha@asso.example")
         before = len((await session.exec(select(OutboxMessage))).all())
-    settings_ = mail_settings(tmp_path, secret_key=SECRET)
-    good = tokens.reply_address(settings_, aicha.reply_key)
+    config = mail_config(tmp_path, secret_key=SECRET)
+    good = tokens.reply_address(config, aicha.reply_key)
     _local, domain = good.split("@")
     forged = st.one_of(
         st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=16, max_size=16).map(
@@ -152,11 +153,11 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         ),
         st.emails().map(str),
         st.just(f"reply+{aicha.reply_key}@{domain}"),
-        st.just(tokens.verp_address(settings_, aicha.reply_key)),
+        st.just(tokens.verp_address(config, aicha.reply_key)),
     )
     raw = data.draw(messages(recipients=forged))
-    assert tokens.find_token(settings_, replies.parse_bytes(raw)) is None or good in str(raw)
-    outcome = await replies.handle(settings=settings_, database=db, raw=raw)
+    assert tokens.find_token(config, parse_bytes(raw)) is None or good in str(raw)
+    outcome = await replies.handle(config=config, database=db, raw=raw)
     assert outcome.status in {"rejected", "dropped", "bounce", "duplicate", "foreign_sender"}
     async with db.session() as session:
         for model in (Stance, Ballot, Observation):
@@ -167,3 +168,10 @@ async def test_nothing_is_applied_without_a_valid_token(db, clock, tmp_path, dat
         assert after == before
         records = (await session.exec(select(InboundRecord))).all()
         assert all(r.status != "processed" for r in records)
+
+
+def test_a_message_id_with_a_nul_byte_is_known_by_its_digest():
+    # Found by the fuzzer on PostgreSQL, which cannot store a NUL in a text column.
+    raw = b"Message-ID: \x00\r\nFrom: a@example.org\r\nSubject: x\r\n\r\nF1 oui\r\n"
+    message = reading.parse_bytes(raw)
+    assert reading.external_id(message, raw).startswith("sha256:")

@@ -67,14 +67,14 @@ def test_a_multipart_report_is_a_bounce_and_a_plain_reply_is_not() -> None:
 
 
 def test_list_headers(tmp_path) -> None:
-    from tests.mailer.conftest import mail_settings
+    from tests.mailer.conftest import mail_config
 
-    settings = mail_settings(tmp_path, public_url="https://palabre.mairie.example/")
-    assert headers.list_id(settings, "ess-2026", 'Plan "ESS"') == (
+    config = mail_config(tmp_path, public_url="https://palabre.mairie.example/")
+    assert headers.list_id(config, "ess-2026", 'Plan "ESS"') == (
         "\"Plan 'ESS'\" <ess-2026.mairie.example>"
     )
     value, one_click = headers.list_unsubscribe(
-        settings, mailto_address="reply+k.s@mairie.example", unsubscribe_token="k.s"
+        config, mailto_address="reply+k.s@mairie.example", unsubscribe_token="k.s"
     )
     assert value == (
         "<mailto:reply+k.s@mairie.example?subject=unsubscribe>, "

@@ -16,10 +16,11 @@ from sqlmodel import select
 
 from consultation import digests
 from mailer import replies, tokens
+from mailer.reading import parse_bytes
 from mailer.receiver import ImapPoller
 from mailer.sender import EmailSender
 from models import InboundRecord, OutboxMessage, OutboxStatus, Stance
-from tests.mailer.conftest import mail_settings, reply_message, review_story
+from tests.mailer.conftest import mail_config, reply_message, review_story
 
 
 def drop_imap_sessions(dovecot) -> None:
@@ -31,8 +32,8 @@ def drop_imap_sessions(dovecot) -> None:
             os.kill(int(pid), signal.SIGTERM)
 
 
-def loop_settings(tmp_path, smtp_server, dovecot, **overrides):
-    return mail_settings(
+def loop_config(tmp_path, smtp_server, dovecot, **overrides):
+    return mail_config(
         tmp_path,
         mail_backend="smtp",
         smtp_port=smtp_server.port,
@@ -67,11 +68,11 @@ async def stances(db) -> list[tuple[int, str]]:
 async def test_digest_out_reply_in_stance_recorded_receipt_out(
     db, clock, tmp_path, smtp_server, dovecot
 ) -> None:
-    settings = loop_settings(tmp_path, smtp_server, dovecot)
+    config = loop_config(tmp_path, smtp_server, dovecot)
     async with db.session() as session:
         story = await review_story(session)
         assert await digests.enqueue_digest(session=session, participant=story.aicha)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     await sender.drain_once()
     async with db.session() as session:
         row = (
@@ -81,7 +82,7 @@ async def test_digest_out_reply_in_stance_recorded_receipt_out(
 
     reply = reply_to(digest)
     dovecot.append(reply)
-    poller = ImapPoller(settings, db)
+    poller = ImapPoller(config, db)
     assert await poller.poll_once() == 1
     assert [(m.flags) for m in dovecot.fetch_all()] == [("\\Seen",)]
     assert await stances(db) == [(story.aicha.id, "confirm"), (story.aicha.id, "contest")]
@@ -90,7 +91,7 @@ async def test_digest_out_reply_in_stance_recorded_receipt_out(
     assert await sender.drain_once() == 1
     (receipt,) = smtp_server.messages
     assert receipt.rcpt_tos == ("aicha@asso.example",)
-    assert receipt["In-Reply-To"] == replies.parse_bytes(reply)["Message-ID"]
+    assert receipt["In-Reply-To"] == parse_bytes(reply)["Message-ID"]
     assert receipt["Auto-Submitted"] == "auto-replied"
     assert receipt["Subject"] == f"Re: {digest['Subject']}"
     text = receipt.message.get_body(("plain",)).get_content()
@@ -106,20 +107,20 @@ async def test_digest_out_reply_in_stance_recorded_receipt_out(
 async def test_a_poll_that_died_before_flagging_seen_rereads_and_applies_nothing_twice(
     db, clock, tmp_path, smtp_server, dovecot
 ) -> None:
-    settings = loop_settings(tmp_path, smtp_server, dovecot)
+    config = loop_config(tmp_path, smtp_server, dovecot)
     async with db.session() as session:
         story = await review_story(session)
     raw = reply_message(
-        to=tokens.reply_address(settings, story.aicha.reply_key), body="F1 oui\nF2 oui"
+        to=tokens.reply_address(config, story.aicha.reply_key), body="F1 oui\nF2 oui"
     )
     uid = dovecot.append(raw)
     # The dying poller got as far as recording and acting (one transaction), then died before
     # its UID STORE: the message is still unseen in the mailbox.
     fetched = dovecot.fetch_all()[0].raw
-    assert (await replies.handle(settings=settings, database=db, raw=fetched)).status == "processed"
+    assert (await replies.handle(config=config, database=db, raw=fetched)).status == "processed"
     assert dovecot.flags_of(uid) == ()
 
-    poller = ImapPoller(settings, db)
+    poller = ImapPoller(config, db)
     assert await poller.poll_once() == 0  # read again, recognised, nothing new
     await poller.disconnect()
     assert dovecot.flags_of(uid) == ("\\Seen",)
@@ -138,11 +139,11 @@ async def test_a_poll_that_died_before_flagging_seen_rereads_and_applies_nothing
 async def test_the_poller_reconnects_when_the_server_drops_the_connection(
     db, clock, tmp_path, smtp_server, dovecot
 ) -> None:
-    settings = loop_settings(tmp_path, smtp_server, dovecot)
+    config = loop_config(tmp_path, smtp_server, dovecot)
     async with db.session() as session:
         story = await review_story(session)
-    address = tokens.reply_address(settings, story.aicha.reply_key)
-    poller = ImapPoller(settings, db)
+    address = tokens.reply_address(config, story.aicha.reply_key)
+    poller = ImapPoller(config, db)
     dovecot.append(reply_message(to=address, body="F1 oui"))
     assert await poller.poll_once() == 1
     assert poller.connections == 1
@@ -162,13 +163,13 @@ async def test_the_poller_reconnects_when_the_server_drops_the_connection(
 async def test_run_polls_until_stopped_and_survives_an_unreachable_server(
     db, clock, tmp_path, smtp_server, dovecot
 ) -> None:
-    settings = loop_settings(tmp_path, smtp_server, dovecot, imap_poll_seconds=0.05)
+    config = loop_config(tmp_path, smtp_server, dovecot, imap_poll_seconds=0.05)
     async with db.session() as session:
         story = await review_story(session)
     dovecot.append(
-        reply_message(to=tokens.reply_address(settings, story.aicha.reply_key), body="F3 ?")
+        reply_message(to=tokens.reply_address(config, story.aicha.reply_key), body="F3 ?")
     )
-    poller = ImapPoller(settings, db)
+    poller = ImapPoller(config, db)
     stop = asyncio.Event()
     task = asyncio.create_task(poller.run(stop))
     for _ in range(200):
@@ -185,16 +186,16 @@ async def test_the_receipt_is_not_sent_twice_when_the_sender_crashed_after_sendi
     db, clock, tmp_path, smtp_server, dovecot
 ) -> None:
     """The sender's own guarantee, seen from the loop: one receipt per reply on the wire."""
-    settings = loop_settings(tmp_path, smtp_server, dovecot)
+    config = loop_config(tmp_path, smtp_server, dovecot)
     async with db.session() as session:
         story = await review_story(session)
     dovecot.append(
-        reply_message(to=tokens.reply_address(settings, story.aicha.reply_key), body="F1 oui")
+        reply_message(to=tokens.reply_address(config, story.aicha.reply_key), body="F1 oui")
     )
-    poller = ImapPoller(settings, db)
+    poller = ImapPoller(config, db)
     await poller.poll_once()
     await poller.disconnect()
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     await sender.drain_once()
     await sender.drain_once()
     await sender.close()

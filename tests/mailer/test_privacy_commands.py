@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from consultation import digests, trace
 from mailer import replies, tokens
+from mailer.config import MailConfig
 from mailer.sender import EmailSender
 from models import (
     InboundRecord,
@@ -26,28 +27,27 @@ from models import (
     Participant,
     Stance,
 )
-from palabre.settings import Settings
 from tests.consultation.evaluation_story import a_whole_process
-from tests.mailer.conftest import mail_settings, reply_message, review_story
+from tests.mailer.conftest import mail_config, reply_message, review_story
 
 
 async def reply(
-    db, settings: Settings, person: Participant, body: str, subject: str = "Re: Plan ESS"
+    db, config: MailConfig, person: Participant, body: str, subject: str = "Re: Plan ESS"
 ) -> replies.Outcome:
     """`person` writes to their own reply address, from their own address."""
     raw = reply_message(
-        to=tokens.reply_address(settings, person.reply_key),
+        to=tokens.reply_address(config, person.reply_key),
         sender=person.email,
         body=body,
         subject=subject,
     )
-    return await replies.handle(settings=settings, database=db, raw=raw)
+    return await replies.handle(config=config, database=db, raw=raw)
 
 
-async def drain(db, settings: Settings) -> list[EmailMessage]:
+async def drain(db, config: MailConfig) -> list[EmailMessage]:
     """Send what is due (file backend) and return the emails that left, oldest first."""
-    await EmailSender(settings, db).drain_once()
-    folder = Path(settings.mail_dir)
+    await EmailSender(config, db).drain_once()
+    folder = Path(config.mail_dir)
     sent = []
     for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
         sent.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
@@ -91,21 +91,21 @@ async def test_mine_by_email_lists_each_observation_its_findings_and_their_ranke
 ) -> None:
     """Given a finished ranking, when Bruno (email only) writes SUIVI, then one email, in his
     language, follows his observation to F1 and to A3 and A2 with their ranks."""
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _, _, aicha, bruno, _ = await a_whole_process(session, clock)
         aicha.locale = "en"
         session.add(aicha)
-    await drain(db, settings)  # what the process itself sent
+    await drain(db, config)  # what the process itself sent
 
-    outcome = await reply(db, settings, bruno, "Bonjour,\n\nSUIVI\n\nMerci !")
+    outcome = await reply(db, config, bruno, "Bonjour,\n\nSUIVI\n\nMerci !")
 
     assert outcome.status == "processed"
     # The email about his contributions is the answer: no receipt announcing it beside it.
     assert outcome.receipt is None and await rows(db, "email_receipt") == []
     [row] = await rows(db, "contributions")
     assert (row.channel, row.participant_id, row.interactive) == ("email", bruno.id, True)
-    [mail] = await drain(db, settings)
+    [mail] = await drain(db, config)
     assert mail["To"].addresses[0].addr_spec == bruno.email
     assert mail["Subject"] == "Ce que sont devenues vos contributions"
     assert mail["In-Reply-To"] and mail["Auto-Submitted"] == "auto-replied"
@@ -124,8 +124,8 @@ async def test_mine_by_email_lists_each_observation_its_findings_and_their_ranke
 
     # Aïcha reads English; her out-of-scope observation, the one no finding took up and her
     # merged proposal each say what became of them.
-    await reply(db, settings, aicha, "my contributions")
-    [mail] = await drain(db, settings)
+    await reply(db, config, aicha, "my contributions")
+    [mail] = await drain(db, config)
     assert mail["Subject"] == "What became of your contributions"
     text = text_of(mail)
     assert (
@@ -141,15 +141,15 @@ async def test_mine_by_email_lists_each_observation_its_findings_and_their_ranke
 async def test_mine_with_another_command_comes_with_the_receipt_and_before_ranking_has_no_rank(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _, _, _, bruno, _ = await a_whole_process(session, clock, finish=False)
-    await drain(db, settings)
+    await drain(db, config)
 
-    outcome = await reply(db, settings, bruno, "MINE\nCLASSEMENT A2 A3")
+    outcome = await reply(db, config, bruno, "MINE\nCLASSEMENT A2 A3")
 
     assert [item["kind"] for item in outcome.receipt["processed"]] == ["mine", "ballot"]
-    mails = {mail["Subject"]: mail for mail in await drain(db, settings)}
+    mails = {mail["Subject"]: mail for mail in await drain(db, config)}
     assert set(mails) == {"Re: Plan ESS", "Ce que sont devenues vos contributions"}
     assert "voyez le message envoyé à part" in text_of(mails["Re: Plan ESS"])
     text = text_of(mails["Ce que sont devenues vos contributions"])
@@ -159,12 +159,12 @@ async def test_mine_with_another_command_comes_with_the_receipt_and_before_ranki
 
 
 async def test_mine_with_nothing_sent_says_so(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await drain(db, settings)
-    await reply(db, settings, story.bruno, "", subject="MINE")
-    [mail] = await drain(db, settings)
+    await drain(db, config)
+    await reply(db, config, story.bruno, "", subject="MINE")
+    [mail] = await drain(db, config)
     assert "You have not sent an observation or a proposal yet." in text_of(mail)
 
 
@@ -174,18 +174,18 @@ async def test_mine_with_nothing_sent_says_so(db, clock, tmp_path) -> None:
 async def test_mydata_sends_a_json_file_built_when_the_email_leaves(db, clock, tmp_path) -> None:
     """Given Bruno's observation, when he writes MES DONNÉES, then the outbox row holds none of
     his data, and the email that leaves carries it all as a JSON file."""
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         consultation, _, _, bruno, _ = await a_whole_process(session, clock)
-    await drain(db, settings)
+    await drain(db, config)
 
-    outcome = await reply(db, settings, bruno, "Mes données")
+    outcome = await reply(db, config, bruno, "Mes données")
 
     assert outcome.status == "processed" and outcome.receipt is None
     [row] = await rows(db, "data_export")
     assert (row.channel, row.participant_id, row.interactive) == ("email", bruno.id, True)
     assert set(row.payload) == {"in_reply_to"}
-    [mail] = await drain(db, settings)
+    [mail] = await drain(db, config)
     assert mail["To"].addresses[0].addr_spec == bruno.email
     assert mail["Subject"] == "Vos données dans Palabre"
     assert "le fichier joint contient tout ce que Palabre conserve sur vous" in text_of(mail)
@@ -207,16 +207,16 @@ async def test_mydata_sends_a_json_file_built_when_the_email_leaves(db, clock, t
 
 
 async def test_asking_for_my_data_after_stop_does_not_resubscribe(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await reply(db, settings, story.aicha, "STOP")
-    await drain(db, settings)
+    await reply(db, config, story.aicha, "STOP")
+    await drain(db, config)
 
-    await reply(db, settings, story.aicha, "MYDATA")
+    await reply(db, config, story.aicha, "MYDATA")
 
     assert (await fresh(db, story.aicha)).opted_out_at is not None
-    [mail] = await drain(db, settings)
+    [mail] = await drain(db, config)
     [attachment] = list(mail.iter_attachments())
     assert json.loads(attachment.get_content())["consent"]["opted_out_at"] is not None
 
@@ -225,12 +225,12 @@ async def test_asking_for_my_data_after_stop_does_not_resubscribe(db, clock, tmp
 
 
 async def test_forget_without_a_code_sends_a_code_and_changes_nothing(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await drain(db, settings)
+    await drain(db, config)
 
-    outcome = await reply(db, settings, story.aicha, "oublier")
+    outcome = await reply(db, config, story.aicha, "oublier")
 
     assert outcome.status == "processed" and outcome.receipt is None
     aicha = await fresh(db, story.aicha)
@@ -240,8 +240,8 @@ async def test_forget_without_a_code_sends_a_code_and_changes_nothing(db, clock,
         "Aïcha Benali",
     )
     assert aicha.reply_key == story.aicha.reply_key
-    code = tokens.forget_code(settings, aicha.reply_key)
-    [mail] = await drain(db, settings)
+    code = tokens.forget_code(config, aicha.reply_key)
+    [mail] = await drain(db, config)
     assert mail["To"].addresses[0].addr_spec == "aicha@asso.example"
     assert mail["Subject"] == "Confirmez l’effacement de vos données"
     assert f"    OUBLIER {code}\n" in text_of(mail)
@@ -250,19 +250,19 @@ async def test_forget_without_a_code_sends_a_code_and_changes_nothing(db, clock,
     assert f"body=OUBLIER%20{code}" in html_of(mail)
     # Replying to it quotes it: the code in the quoted text confirms nothing.
     quoted = "\n".join(f"> {line}" for line in text_of(mail).splitlines())
-    await reply(db, settings, aicha, f"Le 2 mars, Palabre a écrit :\n{quoted}")
+    await reply(db, config, aicha, f"Le 2 mars, Palabre a écrit :\n{quoted}")
     assert (await fresh(db, aicha)).erased_at is None
 
 
 async def test_forget_with_a_wrong_or_expired_code_changes_nothing(db, clock, tmp_path) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await reply(db, settings, story.aicha, "FORGET")
-    code = tokens.forget_code(settings, story.aicha.reply_key)
+    await reply(db, config, story.aicha, "FORGET")
+    code = tokens.forget_code(config, story.aicha.reply_key)
     wrong = "ABCDEF" if code != "ABCDEF" else "GHJKMN"
 
-    outcome = await reply(db, settings, story.aicha, f"FORGET {wrong}")
+    outcome = await reply(db, config, story.aicha, f"FORGET {wrong}")
 
     [refused] = outcome.receipt["refused"]
     assert refused["line"] == f"FORGET {wrong}"
@@ -270,12 +270,12 @@ async def test_forget_with_a_wrong_or_expired_code_changes_nothing(db, clock, tm
     assert (await fresh(db, story.aicha)).erased_at is None
 
     # Confirming in the subject only is not confirming.
-    outcome = await reply(db, settings, story.aicha, "", subject=f"OUBLIER {code}")
+    outcome = await reply(db, config, story.aicha, "", subject=f"OUBLIER {code}")
     assert (await fresh(db, story.aicha)).erased_at is None
 
     # A day and more later, the right code has expired.
     clock.advance(hours=25, minutes=1)
-    outcome = await reply(db, settings, story.aicha, f"OUBLIER {code}")
+    outcome = await reply(db, config, story.aicha, f"OUBLIER {code}")
     assert len(outcome.receipt["refused"]) == 1
     aicha = await fresh(db, story.aicha)
     assert (aicha.erased_at, aicha.email) == (None, "aicha@asso.example")
@@ -288,19 +288,17 @@ async def test_forget_with_the_right_code_erases_says_goodbye_and_the_old_token_
     """Given Aïcha asked to be forgotten, when she replies with her code nearly a day later,
     then she is erased, the goodbye reaches her old address (which then leaves the outbox too),
     and a later reply to her old address applies nothing."""
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
     old_key = story.aicha.reply_key
-    await reply(db, settings, story.aicha, "OUBLIER")
-    code = tokens.forget_code(settings, old_key)
-    await drain(db, settings)
+    await reply(db, config, story.aicha, "OUBLIER")
+    code = tokens.forget_code(config, old_key)
+    await drain(db, config)
     clock.advance(hours=23, minutes=50)
 
     # Typed by hand, in lower case with a dash; the stance on the line before is kept.
-    outcome = await reply(
-        db, settings, story.aicha, f"F1 oui\noublier {code[:3].lower()}-{code[3:]}"
-    )
+    outcome = await reply(db, config, story.aicha, f"F1 oui\noublier {code[:3].lower()}-{code[3:]}")
 
     assert outcome.status == "processed"
     assert outcome.receipt is None and len(await rows(db, "email_receipt")) == 0
@@ -316,7 +314,7 @@ async def test_forget_with_the_right_code_erases_says_goodbye_and_the_old_token_
     assert (goodbye.participant_id, goodbye.address) == (None, "aicha@asso.example")
     assert goodbye.status == OutboxStatus.PENDING
 
-    [mail] = await drain(db, settings)
+    [mail] = await drain(db, config)
     assert mail["To"].addresses[0].addr_spec == "aicha@asso.example"
     assert mail["Subject"] == "Vos données ont été effacées"
     assert "Au revoir, et merci pour votre participation." in text_of(mail)
@@ -337,35 +335,33 @@ async def test_forget_with_the_right_code_erases_says_goodbye_and_the_old_token_
     # Her old reply address, used again (a replay, or an old digest answered), applies nothing.
     clock.advance(minutes=5)
     raw = reply_message(
-        to=tokens.reply_address(settings, old_key),
+        to=tokens.reply_address(config, old_key),
         sender="aicha@asso.example",
         body="F2 non : trop vague\nOBS: encore moi",
     )
-    late = await replies.handle(settings=settings, database=db, raw=raw)
+    late = await replies.handle(config=config, database=db, raw=raw)
     assert late.status == "rejected"
     async with db.session() as session:
         assert len((await session.exec(select(Stance))).all()) == 1
         assert (await session.exec(select(Observation))).all() == []
-    assert await drain(db, settings) == []
+    assert await drain(db, config) == []
 
 
 async def test_a_goodbye_that_cannot_be_delivered_forgets_the_address_too(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await reply(db, settings, story.aicha, "FORGET")
+    await reply(db, config, story.aicha, "FORGET")
     await reply(
         db,
-        settings,
+        config,
         story.aicha,
-        f"FORGET {tokens.forget_code(settings, story.aicha.reply_key)}",
+        f"FORGET {tokens.forget_code(config, story.aicha.reply_key)}",
     )
     smtp_server.fail_next(550, at="RCPT", recipient="aicha@asso.example")
-    sender = EmailSender(
-        mail_settings(tmp_path, mail_backend="smtp", smtp_port=smtp_server.port), db
-    )
+    sender = EmailSender(mail_config(tmp_path, mail_backend="smtp", smtp_port=smtp_server.port), db)
     await sender.drain_once()
     await sender.close()
     [goodbye] = await rows(db, "forgotten")
@@ -380,14 +376,14 @@ async def test_a_goodbye_that_cannot_be_delivered_forgets_the_address_too(
 async def test_help_lists_the_three_new_commands_and_the_digest_mentions_them(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
-    await drain(db, settings)
-    await reply(db, settings, story.aicha, "AIDE")
-    await reply(db, settings, story.bruno, "HELP")
+    await drain(db, config)
+    await reply(db, config, story.aicha, "AIDE")
+    await reply(db, config, story.bruno, "HELP")
     receipts = {
-        mail["To"].addresses[0].addr_spec: text_of(mail) for mail in await drain(db, settings)
+        mail["To"].addresses[0].addr_spec: text_of(mail) for mail in await drain(db, config)
     }
     french = receipts["aicha@asso.example"]
     assert "SUIVI (ce que sont devenues vos observations et propositions)" in french
@@ -400,14 +396,14 @@ async def test_help_lists_the_three_new_commands_and_the_digest_mentions_them(
     async with db.session() as session:
         aicha = await session.get(Participant, story.aicha.id)
         assert await digests.enqueue_digest(session=session, participant=aicha)
-    [digest] = await drain(db, settings)
+    [digest] = await drain(db, config)
     assert "SUIVI vous dit ce que sont devenues vos contributions" in text_of(digest)
     assert "OUBLIER l’efface" in html_of(digest)
 
 
 async def test_every_new_email_composes_in_both_languages(db, clock, tmp_path) -> None:
     """The four templates render from the payloads the commands write, fr and en."""
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         _, _, aicha, _, _ = await a_whole_process(session, clock)
         contributions = await trace.contributions_of(session=session, participant=aicha)
@@ -417,9 +413,9 @@ async def test_every_new_email_composes_in_both_languages(db, clock, tmp_path) -
             person = await session.get(Participant, aicha.id)
             person.locale = locale
             session.add(person)
-        await drain(db, settings)
-        await reply(db, settings, aicha, "MINE\nMYDATA\nFORGET")
-        mails = await drain(db, settings)
+        await drain(db, config)
+        await reply(db, config, aicha, "MINE\nMYDATA\nFORGET")
+        mails = await drain(db, config)
         assert len(mails) == 3, [m["Subject"] for m in mails]
         for mail in mails:
             assert mail["Content-Language"] == locale
@@ -430,10 +426,10 @@ async def test_every_new_email_composes_in_both_languages(db, clock, tmp_path) -
 async def test_the_hourly_limit_on_answers_counts_these_emails_too(db, clock, tmp_path) -> None:
     """A mailbox that keeps writing SUIVI (a loop, or someone's script) gets twenty answers an
     hour, as for receipts, not one export or trace per message."""
-    settings = mail_settings(tmp_path)
+    config = mail_config(tmp_path)
     async with db.session() as session:
         story = await review_story(session)
     for _ in range(12):
-        await reply(db, settings, story.aicha, "SUIVI")
-        await reply(db, settings, story.aicha, "MYDATA")
+        await reply(db, config, story.aicha, "SUIVI")
+        await reply(db, config, story.aicha, "MYDATA")
     assert len(await rows(db, "contributions")) + len(await rows(db, "data_export")) == 20

@@ -19,11 +19,11 @@ from mailer import tokens
 from mailer.sender import EmailSender
 from models import Channel, EmailStatus, OutboxMessage, OutboxStatus, Participant
 from tests.factories import make_consultation, make_coordinator, make_participant
-from tests.mailer.conftest import mail_settings, review_story
+from tests.mailer.conftest import mail_config, review_story
 
 
-def smtp_settings(tmp_path, server, **overrides):
-    return mail_settings(
+def smtp_config(tmp_path, server, **overrides):
+    return mail_config(
         tmp_path, mail_backend="smtp", smtp_host="127.0.0.1", smtp_port=server.port, **overrides
     )
 
@@ -57,14 +57,14 @@ async def rows(db, **where) -> list[OutboxMessage]:
 async def test_a_digest_leaves_with_our_headers_and_its_message_id_is_stored(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server, public_url="https://palabre.mairie.example")
+    config = smtp_config(tmp_path, smtp_server, public_url="https://palabre.mairie.example")
     async with db.session() as session:
         story = await review_story(session)
         from consultation import digests
 
         await digests.enqueue_digest(session=session, participant=story.aicha)
         key = story.aicha.reply_key
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() >= 1
     await sender.close()
 
@@ -73,8 +73,8 @@ async def test_a_digest_leaves_with_our_headers_and_its_message_id_is_stored(
     digest = next(m for m in smtp_server.messages if m["Message-ID"] == stored.external_id)
     assert digest.rcpt_tos == ("aicha@asso.example",)
     message = digest.message
-    assert tokens.parse(settings, message["Reply-To"]).key == key
-    assert digest.mail_from == tokens.verp_address(settings, key)
+    assert tokens.parse(config, message["Reply-To"]).key == key
+    assert digest.mail_from == tokens.verp_address(config, key)
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["Precedence"] == "bulk"
@@ -94,12 +94,12 @@ async def test_a_digest_leaves_with_our_headers_and_its_message_id_is_stored(
 async def test_without_a_public_url_there_is_no_one_click_header(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server)
+    config = smtp_config(tmp_path, smtp_server)
     async with db.session() as session:
         consultation = await make_consultation(session)
         person = await make_participant(session, consultation)
         await invite(session, [person])
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     await sender.drain_once()
     await sender.close()
     (received,) = smtp_server.messages
@@ -111,12 +111,12 @@ async def test_without_a_public_url_there_is_no_one_click_header(
 async def test_forty_messages_go_through_four_reused_connections(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server, smtp_concurrency=4)
+    config = smtp_config(tmp_path, smtp_server, smtp_concurrency=4)
     async with db.session() as session:
         consultation = await make_consultation(session)
         people = [await make_participant(session, consultation) for _ in range(40)]
         await invite(session, people)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() == 40
     assert smtp_server.connections_opened == 4
     assert len({m.message["Message-ID"] for m in smtp_server.messages}) == 40
@@ -131,13 +131,13 @@ async def test_forty_messages_go_through_four_reused_connections(
 
 
 async def test_a_451_is_retried_later_with_backoff(db, clock, tmp_path, smtp_server) -> None:
-    settings = smtp_settings(tmp_path, smtp_server, smtp_concurrency=1)
+    config = smtp_config(tmp_path, smtp_server, smtp_concurrency=1)
     async with db.session() as session:
         consultation = await make_consultation(session)
         person = await make_participant(session, consultation, email="lea@asso.example")
         await invite(session, [person])
     smtp_server.fail_next(451, at="RCPT")
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() == 0
     (row,) = await rows(db)
     assert row.status == OutboxStatus.PENDING and row.attempts == 1
@@ -157,7 +157,7 @@ async def test_a_451_is_retried_later_with_backoff(db, clock, tmp_path, smtp_ser
 async def test_a_421_or_a_dropped_connection_is_retried_on_a_new_connection(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server, smtp_concurrency=1)
+    config = smtp_config(tmp_path, smtp_server, smtp_concurrency=1)
     async with db.session() as session:
         consultation = await make_consultation(session)
         first = await make_participant(session, consultation)
@@ -165,7 +165,7 @@ async def test_a_421_or_a_dropped_connection_is_retried_on_a_new_connection(
         await invite(session, [first, second])
     smtp_server.fail_next(421, at="MAIL")
     smtp_server.drop_next(at="DATA")
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() == 0
     messages = await rows(db)
     assert [m.status for m in messages] == [OutboxStatus.PENDING, OutboxStatus.PENDING]
@@ -181,7 +181,7 @@ async def test_a_421_or_a_dropped_connection_is_retried_on_a_new_connection(
 async def test_a_550_is_a_hard_bounce_and_the_third_marks_the_address_and_tells_coordinators(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server, smtp_concurrency=1, bounce_limit=3)
+    config = smtp_config(tmp_path, smtp_server, smtp_concurrency=1, bounce_limit=3)
     async with db.session() as session:
         consultation = await make_consultation(session)
         celine = await make_coordinator(session, consultation, email="celine@mairie.example")
@@ -189,7 +189,7 @@ async def test_a_550_is_a_hard_bounce_and_the_third_marks_the_address_and_tells_
         lea = await make_participant(
             session, consultation, name="Léa Petit", email="lea@gone.example"
         )
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     for attempt in range(1, 4):
         async with db.session() as session:
             await outbox.enqueue(
@@ -234,12 +234,12 @@ async def test_a_550_is_a_hard_bounce_and_the_third_marks_the_address_and_tells_
 async def test_the_file_backend_writes_one_eml_per_message_and_rewrites_it_in_place(
     db, clock, tmp_path
 ) -> None:
-    settings = mail_settings(tmp_path, mail_backend="file")
+    config = mail_config(tmp_path, mail_backend="file")
     async with db.session() as session:
         consultation = await make_consultation(session)
         people = [await make_participant(session, consultation) for _ in range(3)]
         ids = await invite(session, people)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() == 3
     files = sorted(p.name for p in (tmp_path / "mail").iterdir())
     assert files == [f"20260302T090000000000Z-{i}.eml" for i in ids]
@@ -272,7 +272,7 @@ async def test_a_sender_that_dies_mid_batch_leaves_each_message_to_be_sent_once_
         people = [await make_participant(session, consultation) for _ in range(6)]
         await invite(session, people)
     # A first sender sends half of them...
-    first = EmailSender(smtp_settings(tmp_path, smtp_server, smtp_concurrency=1), db, batch_size=3)
+    first = EmailSender(smtp_config(tmp_path, smtp_server, smtp_concurrency=1), db, batch_size=3)
     assert await first._deliver((await first._claim())[0]) == 3
     await first.close()
     assert len(await rows(db, status=OutboxStatus.SENT)) == 3
@@ -280,7 +280,7 @@ async def test_a_sender_that_dies_mid_batch_leaves_each_message_to_be_sent_once_
     hole = _blackhole()
     try:
         dying = EmailSender(
-            mail_settings(
+            mail_config(
                 tmp_path, mail_backend="smtp", smtp_port=hole.getsockname()[1], smtp_timeout=30
             ),
             db,
@@ -304,7 +304,7 @@ async def test_a_sender_that_dies_mid_batch_leaves_each_message_to_be_sent_once_
     finally:
         hole.close()
     # The restarted sender leaves the dead one's claim alone until the lease runs out...
-    restarted = EmailSender(smtp_settings(tmp_path, smtp_server, smtp_concurrency=2), db)
+    restarted = EmailSender(smtp_config(tmp_path, smtp_server, smtp_concurrency=2), db)
     assert await restarted.drain_once() == 0
     clock.advance(minutes=6)
     # ...then sends each remaining message exactly once.
@@ -317,12 +317,12 @@ async def test_a_sender_that_dies_mid_batch_leaves_each_message_to_be_sent_once_
 
 async def test_throughput_through_four_connections(db, clock, tmp_path, smtp_server) -> None:
     """Not a benchmark, a floor: 200 emails through aiosmtpd in well under the test timeout."""
-    settings = smtp_settings(tmp_path, smtp_server, smtp_concurrency=4)
+    config = smtp_config(tmp_path, smtp_server, smtp_concurrency=4)
     async with db.session() as session:
         consultation = await make_consultation(session)
         people = [await make_participant(session, consultation) for _ in range(200)]
         await invite(session, people)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     started = time.perf_counter()
     assert await sender.drain_once() == 200
     elapsed = time.perf_counter() - started
@@ -338,11 +338,11 @@ async def test_throughput_through_four_connections(db, clock, tmp_path, smtp_ser
 async def test_run_sends_as_messages_arrive_and_stops_when_told(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server)
+    config = smtp_config(tmp_path, smtp_server)
     async with db.session() as session:
         consultation = await make_consultation(session)
         person = await make_participant(session, consultation)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     stop = asyncio.Event()
     task = asyncio.create_task(sender.run(stop))
     async with db.session() as session:
@@ -360,7 +360,7 @@ async def test_run_sends_as_messages_arrive_and_stops_when_told(
 async def test_a_template_that_cannot_render_is_dead_at_once_and_a_forgotten_person_cancelled(
     db, clock, tmp_path, smtp_server
 ) -> None:
-    settings = smtp_settings(tmp_path, smtp_server)
+    config = smtp_config(tmp_path, smtp_server)
     async with db.session() as session:
         consultation = await make_consultation(session)
         person = await make_participant(session, consultation)
@@ -380,7 +380,7 @@ async def test_a_template_that_cannot_render_is_dead_at_once_and_a_forgotten_per
             )
         gone.erased_at, gone.email = clock.now(), None
         session.add(gone)
-    sender = EmailSender(settings, db)
+    sender = EmailSender(config, db)
     assert await sender.drain_once() == 0
     await sender.close()
     bug, forgotten = await rows(db)

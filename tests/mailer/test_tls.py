@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from mailer.sender import EmailSender
 from tests.factories import make_consultation, make_participant
-from tests.mailer.conftest import mail_settings
+from tests.mailer.conftest import mail_config
 from tests.mailer.test_sender import invite, rows
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -86,13 +86,11 @@ async def test_mail_goes_out_encrypted_as_configured(
     controller = Controller(recorder, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
-        settings = mail_settings(
-            tmp_path, mail_backend="smtp", smtp_port=port, smtp_security=security
-        )
+        config = mail_config(tmp_path, mail_backend="smtp", smtp_port=port, smtp_security=security)
         async with db.session() as session:
             consultation = await make_consultation(session)
             await invite(session, [await make_participant(session, consultation)])
-        sender = EmailSender(settings, db)
+        sender = EmailSender(config, db)
         assert await sender.drain_once() == 1
         await sender.close()
     finally:

@@ -97,7 +97,7 @@ async def story(db: Database) -> Story:
 
 def link(person: Participant, settings: Settings | None = None) -> str:
     """The path of `person`'s unsubscribe link (as signed with `settings`' secret)."""
-    token = tokens.unsubscribe_token(settings or web_settings(), person.reply_key)
+    token = tokens.unsubscribe_token((settings or web_settings()).mail_config(), person.reply_key)
     return f"/email/unsubscribe/{token}"
 
 
@@ -111,7 +111,7 @@ async def link_in_their_email(db: Database, person: Participant) -> str:
         ).first()
         consultation = await session.get(Consultation, person.consultation_id)
         composed = compose(
-            settings=web_settings(),
+            config=web_settings().mail_config(),
             message=row,
             participant=person,
             consultation=consultation,
@@ -240,12 +240,12 @@ async def test_forged_links_get_the_bilingual_404_and_change_nothing(db, clock, 
     """Given links someone altered or made up, then each is a 404 page in French and English,
     whether opened or posted, and nobody is unsubscribed."""
     told = await story(db)
-    settings = web_settings()
-    genuine = tokens.unsubscribe_token(settings, told.aicha.reply_key)
+    config = web_settings().mail_config()
+    genuine = tokens.unsubscribe_token(config, told.aicha.reply_key)
     key, _, signature = genuine.partition(".")
     flipped = signature[:-1] + ("a" if signature[-1] != "a" else "b")
-    bruno_signature = tokens.unsubscribe_token(settings, told.bruno.reply_key).partition(".")[2]
-    reply_token = tokens.reply_address(settings, key).split("+", 1)[1].split("@", 1)[0]
+    bruno_signature = tokens.unsubscribe_token(config, told.bruno.reply_key).partition(".")[2]
+    reply_token = tokens.reply_address(config, key).split("+", 1)[1].split("@", 1)[0]
     forged = [
         f"{key}.{flipped}",  # one character changed
         f"{key}.{bruno_signature}",  # Aïcha's key, Bruno's signature
@@ -322,7 +322,9 @@ async def test_no_log_line_shows_the_token(db, clock, browser, caplog):
         await browser.get(path)
         await browser.post(path, data=ONE_CLICK)
         await browser.post(elsewhere, data=ONE_CLICK)
-        await browser.get(f"/email/unsubscribe/{tokens.unsubscribe_token(settings, 'f' * 16)}")
+        await browser.get(
+            f"/email/unsubscribe/{tokens.unsubscribe_token(settings.mail_config(), 'f' * 16)}"
+        )
 
     # What the server side said (httpx, the client here, logs the URLs it requests).
     said = "\n".join(
@@ -371,7 +373,7 @@ async def test_a_fault_is_an_apology_and_a_log_line_without_the_token(tmp_path, 
     database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     server = WebServer(web_settings(), database, host="127.0.0.1", port=0)
     await server.start()
-    token = tokens.unsubscribe_token(web_settings(), "0123456789abcdef")
+    token = tokens.unsubscribe_token(web_settings().mail_config(), "0123456789abcdef")
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             answer = await client.post(f"/email/unsubscribe/{token}", data=ONE_CLICK)
