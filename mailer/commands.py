@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,8 +36,10 @@ from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
 from consultation.findings import record_stance
 from consultation.status import awaiting
-from mailer import tokens
+from mailer import sentences, tokens
 from mailer.config import MailConfig
+from mailer.sentences import fold
+from mailer.sentences import starts_with_word as _starts_with_word
 from models import Cadence, Channel, Participant, StanceChoice
 from templates.render import localized, render_error
 
@@ -65,13 +66,6 @@ _CODE_ANYWHERE = re.compile(r"\b[FAQ]\d{1,4}\b")
 _SEPARATORS = " \t:;,.=–—-"
 
 
-def fold(text: str) -> str:
-    """Lower-case, accents removed, typographic apostrophes made plain, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("’", "'"))
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(bare.lower().split())
-
-
 def _strip_decoration(line: str) -> str:
     """Bullets, Markdown emphasis and brackets people put around what they type."""
     value = line.strip()
@@ -80,29 +74,31 @@ def _strip_decoration(line: str) -> str:
     return value
 
 
-def _starts_with_word(text: str, words: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
-    """(word, rest) when folded `text` starts with one of `words` as a whole word."""
-    folded = fold(text)
-    for word in sorted(words, key=len, reverse=True):
-        target = fold(word)
-        if not folded.startswith(target):
-            continue
-        rest = folded[len(target) :]
-        if rest and target[-1].isalnum() and (rest[0].isalnum() or rest[0] == "'"):
-            continue
-        # Map back to the original text: the folded prefix has the same number of words.
-        return word, _original_rest(text, target)
-    return None
+@dataclass(frozen=True)
+class Question:
+    """A question of the open questionnaire, as the reader needs it: its kind and, for a choice,
+    its labels (each choice in every language, in order)."""
+
+    kind: str
+    labels: tuple[tuple[str, ...], ...] = ()
 
 
-def _original_rest(text: str, folded_prefix: str) -> str:
-    """The part of `text` after the words that fold to `folded_prefix` (accents preserved)."""
-    for end in range(min(len(text), 2 * len(folded_prefix) + 8) + 1):
-        if fold(text[:end]) == folded_prefix:
-            rest = text[end:]
-            if not rest or not (rest[0].isalnum()):
-                return rest
-    return text[len(folded_prefix) :]
+@dataclass(frozen=True)
+class Expecting:
+    """What the consultation awaits from the person, so that plain words can be read as a
+    person would: "Oui j'accepte" while consent is pending, bare codes while ranking is open,
+    prose offered back as an observation or a proposal, a choice answered by its label."""
+
+    consent: bool = False
+    findings: tuple[str, ...] = ()  # the findings awaiting an answer, for "d'accord avec tous"
+    ballot: bool = False
+    welcome: str | None = None  # "observation" or "proposal"
+    questions: dict[int, Question] = field(default_factory=dict)
+    # What the receipt this reply answers offered to record: (kind, text) pairs.
+    offered: tuple[tuple[str, str], ...] = ()
+
+
+NOTHING = Expecting()
 
 
 @dataclass
@@ -259,6 +255,9 @@ class Command:
     def allowed_in_subject(self, args: dict[str, Any]) -> bool:
         return self.in_subject
 
+    def settle(self, args: dict[str, Any], expecting: Expecting) -> None:
+        """Finish reading once every line is in, knowing what the consultation awaits."""
+
     async def process(
         self,
         *,
@@ -285,10 +284,12 @@ class StanceCommand(Command):
                 "confirme",
                 "confirmé",
                 "confirmer",
+                "je confirme",
                 "ok",
                 "d'accord",
-                "d’accord",
                 "daccord",
+                "je suis d'accord",
+                "pour",
                 "valide",
                 "+",
                 "+1",
@@ -296,7 +297,7 @@ class StanceCommand(Command):
                 "✓",
                 "✔",
             ),
-            "en": ("confirm", "confirmed", "okay", "yes", "agree"),
+            "en": ("confirm", "confirmed", "i confirm", "okay", "yes", "agree", "i agree"),
         },
         StanceChoice.CONTEST.value: {
             "fr": (
@@ -304,26 +305,28 @@ class StanceCommand(Command):
                 "conteste",
                 "contesté",
                 "contester",
+                "je conteste",
                 "pas d'accord",
-                "pas d’accord",
+                "contre",
                 "-",
                 "-1",
                 "👎",
                 "✗",
             ),
-            "en": ("contest", "contested", "no", "disagree"),
+            "en": ("contest", "contested", "no", "disagree", "i disagree", "against"),
         },
         StanceChoice.ABSTAIN.value: {
             "fr": (
                 "abstention",
                 "abstiens",
                 "je m'abstiens",
-                "je m’abstiens",
                 "sans avis",
+                "je ne sais pas",
+                "ne sais pas",
                 "passe",
                 "?",
             ),
-            "en": ("abstain", "pass"),
+            "en": ("abstain", "pass", "no opinion", "don't know", "not sure"),
         },
     }
     # Its lines begin with a finding's code, which is how they are known.
@@ -343,7 +346,7 @@ class StanceCommand(Command):
         if found is None:
             return None
         choice, reason = found
-        return {"codes": codes, "choice": choice, "reason": reason.lstrip(_SEPARATORS).strip()}
+        return {"codes": codes, "choice": choice, "reason": reason}
 
     def target(self, args: dict[str, Any]) -> str:
         return "stance:" + ",".join(args["codes"])
@@ -354,6 +357,24 @@ class StanceCommand(Command):
 
     def extend(self, args: dict[str, Any], more: str) -> None:
         args["reason"] = f"{args['reason']}\n{more}".strip()
+
+    def settle(self, args: dict[str, Any], expecting: Expecting) -> None:
+        # "F3 OUI !", "F2 non parce que …": the emphasis and the "because" are not the reason.
+        confirm = args["choice"] == StanceChoice.CONFIRM
+        args["reason"] = sentences.clean_reason(args["reason"], confirm=confirm)
+
+    def sentence(self, line: str) -> list[dict[str, Any]] | None:
+        """The stances of a line written as a sentence ("Je confirme F1 et F2, contre F3 car …")."""
+        found = sentences.stances_in(line, _stance, _STANCE_WORDS)
+        if not found:
+            return None
+        return [{"codes": codes, "choice": choice, "reason": reason} for codes, choice, reason in found]
+
+    def everything(self, line: str, expecting: Expecting) -> dict[str, Any] | None:
+        """"D'accord avec tous les constats": every finding awaiting an answer, confirmed."""
+        if not expecting.findings or not sentences.agrees_with_all(line):
+            return None
+        return {"codes": list(expecting.findings), "choice": StanceChoice.CONFIRM.value, "reason": ""}
 
     async def process(self, *, session, participant, args, config):
         for code in args["codes"]:
@@ -477,31 +498,62 @@ class AnswerCommand(Command):
     name = "answer"
     takes_paragraph = True
     _pattern = re.compile(r"^\s*[\[(]?\s*Q\s?(\d{1,3})\s*[\])]?\s*[:.=)\-–—]?\s*(.*)$", re.I | re.S)
+    # "4", "4/5", "3 – moyen, ...", "1 (trop court)": the number first, then what is said of it.
+    _leading = re.compile(r"^(\d{1,2})(?:\s*/\s*\d{1,2})?(?![\d/])\s*(.*)$", re.S)
+    # "plutôt oui (4)": the words first, the number in brackets at the end.
+    _trailing = re.compile(r"^(.*?)\s*[(\[]\s*(\d{1,2})\s*[)\]]\s*[.!]?$", re.S)
 
     def parse(self, line: str) -> dict[str, Any] | None:
         match = self._pattern.match(line)
         if match is None:
             return None
-        value = match.group(2).strip()
-        # "4/5", "4 - bien": the number alone is the answer to a scale or a choice.
-        number = re.match(r"^(\d{1,2})(?:\s*/\s*\d+)?(?:\s*[-–—:,.]\s*\D.*)?$", value)
-        return {
-            "position": int(match.group(1)),
-            "value": number.group(1) if number else value,
-            "text": value,
-        }
+        text = match.group(2).strip()
+        args = {"position": int(match.group(1)), "text": text, "value": text, "remark": ""}
+        self.settle(args, NOTHING)
+        return args
 
     def target(self, args: dict[str, Any]) -> str:
         return f"answer:{args['position']}"
 
     def continues(self, args: dict[str, Any]) -> bool:
         # Words may run over several lines; a number is complete.
-        return not args["value"].isdigit()
+        return not self._leading.match(args["text"])
 
     def extend(self, args: dict[str, Any], more: str) -> None:
         args["text"] = f"{args['text']}\n{more}".strip()
-        if not args["value"].isdigit():
-            args["value"] = args["text"]
+        args["value"] = args["text"]
+
+    def settle(self, args: dict[str, Any], expecting: Expecting) -> None:
+        """Split what was written into the answer and the remark beside it.
+
+        A scale or a choice is answered by its number ("Q2 : 1 (trop court)": 1, and the
+        comment is kept as a remark), or a choice by its label ("Q3 juste bien": 2); repeating
+        the chosen label is not a remark. A free-text question keeps everything as the answer.
+        """
+        text = args["text"]
+        question = expecting.questions.get(args["position"])
+        args["value"], args["remark"] = text, ""
+        if question is not None and question.kind == "text":
+            return
+        labels = question.labels if question is not None else ()
+        number, rest = None, ""
+        if match := self._leading.match(text):
+            number, rest = match.group(1), match.group(2)
+        elif match := self._trailing.match(text):
+            number, rest = match.group(2), match.group(1)
+        else:
+            for index, spellings in enumerate(labels):
+                found = _starts_with_word(text, spellings)
+                if found is not None:
+                    number, rest = str(index + 1), found[1]
+                    break
+        if number is None:
+            return
+        rest = rest.strip(_SEPARATORS + "()[]")
+        chosen = labels[int(number) - 1] if 0 < int(number) <= len(labels) else ()
+        if chosen and (found := _starts_with_word(rest, chosen)) is not None:
+            rest = found[1].strip(_SEPARATORS + "()[]")
+        args["value"], args["remark"] = number, " ".join(rest.split())
 
     async def process(self, *, session, participant, args, config):
         questionnaire = await questionnaires.current_questionnaire(
@@ -519,7 +571,7 @@ class AnswerCommand(Command):
         value = args["value"]
         if question is not None and question.kind == "text":
             value = args["text"]
-        await questionnaires.answer_question(
+        answer = await questionnaires.answer_question(
             session=session,
             participant=participant,
             questionnaire_key=questionnaire.key,
@@ -527,6 +579,9 @@ class AnswerCommand(Command):
             value=value,
             channel=Channel.EMAIL,
         )
+        if args["remark"] and answer.value_int is not None:
+            # The comment beside a number is kept with it, as the person wrote it.
+            answer.value_text = args["remark"]
         return Processed(
             kind="answer",
             position=args["position"],
@@ -723,21 +778,51 @@ class ForgetCommand(Command):
         return Processed(kind="forgotten", letter=goodbye)
 
 
+class SuggestCommand(Command):
+    """Prose without a keyword while observations (or proposals) are welcome.
+
+    Nothing is recorded: the receipt quotes what was read and offers it back ("répondez OK pour
+    l'enregistrer comme observation"). The person's "OK", sent to their own signed address in
+    answer to that receipt, records it (`_plain_words`, `Expecting.offered`): a short
+    confirmation loop, signed like any reply. Never read from a line, so not in `COMMANDS`.
+    """
+
+    name = "suggest"
+    starts_a_line = False
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        return None
+
+    def target(self, args: dict[str, Any]) -> str:
+        return f"suggest:{id(args)}"
+
+    async def process(self, *, session, participant, args, config):
+        return Processed(kind="suggestion", value=args["kind"], excerpt=args["text"])
+
+
+STANCE = StanceCommand()
+RANK = RankCommand()
+OBSERVATION = ObservationCommand()
+PROPOSAL = ProposalCommand()
+CONSENT = ConsentCommand()
+STOP = StopCommand()
+SUGGEST = SuggestCommand()
+
 # The one list of commands, in the order HELP shows them. Their words do not overlap, so the
 # order does not change which command reads a line.
 COMMANDS: tuple[Command, ...] = (
-    StanceCommand(),
-    RankCommand(),
+    STANCE,
+    RANK,
     AnswerCommand(),
-    ObservationCommand(),
-    ProposalCommand(),
+    OBSERVATION,
+    PROPOSAL,
     CadenceCommand(),
-    ConsentCommand(),
+    CONSENT,
     LocaleCommand(),
     MineCommand(),
     MyDataCommand(),
     ForgetCommand(),
-    StopCommand(),
+    STOP,
     HelpCommand(),
 )
 
@@ -794,8 +879,15 @@ class Found:
     ignored: list[dict[str, Any]] = field(default_factory=list)
 
 
-def find_commands(lines: list[str], subject: str = "") -> Found:
-    """Sort the cleaned lines of a reply into commands, lines not understood, lines ignored."""
+def find_commands(lines: list[str], subject: str = "", expecting: Expecting = NOTHING) -> Found:
+    """Sort the cleaned lines of a reply into commands, lines not understood, lines ignored.
+
+    Lines written the way our links prefill them are read first; `expecting` (what the
+    consultation awaits from the person) then lets plain words be read as a person would
+    (`_plain_words`): consent in words while the invitation awaits an answer, stances in a
+    sentence, action codes while the ballot is open, and prose offered back as an observation or
+    a proposal when nothing else was said.
+    """
     found = Found()
     subject_command = parse_line(strip_reply_prefix(subject)) if subject else None
     if subject_command is not None and subject_command.command.allowed_in_subject(
@@ -805,6 +897,8 @@ def find_commands(lines: list[str], subject: str = "") -> Found:
         found.commands.append(subject_command)
     previous: Parsed | None = None
     prose: list[str] = []
+    ballot: list[str] = []
+    ballot_lines: list[str] = []
     for index, raw in enumerate(lines):
         if index >= MAX_LINES:
             found.ignored.append({"line": "…", "why": "too_long"})
@@ -813,10 +907,15 @@ def find_commands(lines: list[str], subject: str = "") -> Found:
         if not line.strip():
             previous = None  # a blank line ends a paragraph
             continue
-        parsed = parse_line(line)
-        if parsed is not None:
-            found.commands.append(parsed)
-            previous = parsed if parsed.command.continues(parsed.args) else None
+        parsed = _line_commands(line, expecting)
+        if parsed:
+            found.commands.extend(parsed)
+            previous = parsed[-1] if parsed[-1].command.continues(parsed[-1].args) else None
+            continue
+        if expecting.ballot and (codes := sentences.action_codes(line)):
+            ballot.extend(code for code in codes if code not in ballot)
+            ballot_lines.append(line.strip())
+            previous = None
             continue
         if previous is not None and not looks_like_a_command(line):
             previous.command.extend(previous.args, line.strip())
@@ -826,6 +925,18 @@ def find_commands(lines: list[str], subject: str = "") -> Found:
             found.not_understood.append(_excerpt(line))
         else:
             prose.append(_excerpt(line))
+    if ballot and not any(parsed.command.name == "rank" for parsed in found.commands):
+        found.commands.append(
+            Parsed(command=RANK, line=" / ".join(ballot_lines), args={"codes": ballot, "raw": ""})
+        )
+    if not found.commands and not found.not_understood and expecting.welcome:
+        # Prose with no keyword while observations (or proposals) are welcome: offered back.
+        for text in sentences.prose(lines[:MAX_LINES]):
+            found.commands.append(
+                Parsed(command=SUGGEST, line=text, args={"kind": expecting.welcome, "text": text})
+            )
+        if found.commands:
+            prose = []
     if not found.commands and not found.not_understood:
         # Nothing looked like a command: show the person what we read, so they see why.
         found.not_understood.extend(prose[:5])
@@ -845,8 +956,47 @@ def find_commands(lines: list[str], subject: str = "") -> Found:
             found.ignored.append({"line": _excerpt(parsed.line), "why": "replaced"})
         else:
             kept.append(parsed)
+    for parsed in kept:
+        parsed.command.settle(parsed.args, expecting)
     found.commands = sorted(kept, key=lambda p: p.command.order)
     return found
+
+
+_CONFIRMATIONS = frozenset({"ok", "oui", "yes", "okay", "d'accord", "ok merci", "oui merci"})
+
+
+def _line_commands(line: str, expecting: Expecting) -> list[Parsed]:
+    """The commands of one line: as our links write them, else in plain words."""
+    parsed = parse_line(line)
+    several = len(sentences.CODE_GROUP.findall(line)) > 1
+    if parsed is not None and not (parsed.command is STANCE and several):
+        return [parsed]
+    if parsed is None or parsed.command is STANCE:
+        stances = STANCE.sentence(_strip_decoration(line))
+        if stances:
+            return [Parsed(command=STANCE, line=line.strip(), args=args) for args in stances]
+    if parsed is not None:
+        return [parsed]
+    return _plain_words(line, expecting)
+
+
+def _plain_words(line: str, expecting: Expecting) -> list[Parsed]:
+    """What a line without any code or keyword says, given what awaits the person."""
+    text = line.strip()
+    if expecting.offered and fold(text).strip(_SEPARATORS + "!") in _CONFIRMATIONS:
+        # "OK" under the receipt that offered prose as an observation: record it, as offered.
+        by_kind = {command.name: command for command in (OBSERVATION, PROPOSAL)}
+        return [
+            Parsed(command=by_kind[kind], line=text, args={"text": offered})
+            for kind, offered in expecting.offered
+        ]
+    if (everything := STANCE.everything(text, expecting)) is not None:
+        return [Parsed(command=STANCE, line=text, args=everything)]
+    if sentences.says_stop(text):
+        return [Parsed(command=STOP, line=text, args={})]
+    if expecting.consent and sentences.says_consent(text):
+        return [Parsed(command=CONSENT, line=text, args={})]
+    return []
 
 
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|tr|fw|fwd|réf|ref|aw)\s*(?:\[\d+\])?\s*:\s*)+", re.I)

@@ -22,7 +22,9 @@ _AUTO_SUBJECT = re.compile(
     r"out of (?:the )?office|ooo\b|away from (?:the|my) office|on vacation|on holiday|"
     r"r[ée]ponse automatique|r[ée]ponse auto\b|message automatique|"
     r"absent(?:e)?(?: du bureau)?\b|absence(?: du bureau)?\s*[:(-]|message d'absence|"
-    r"je suis absent|en cong[ée]s?\b|hors du bureau"
+    r"je suis absent|en cong[ée]s?\b|hors du bureau|"
+    r"\[?(?:absence|absent|absente|cong[ée]s(?: annuels)?|vacances|out of office|"
+    r"automatic reply|r[ée]ponse automatique)\s*(?:$|[\]:(-])"
     r")",
     re.IGNORECASE,
 )

@@ -39,7 +39,7 @@ _MARKER = re.compile(
 # Where a forwarded or pasted-in original message begins.
 _FORWARD = re.compile(
     r"^\s*(?:-{2,}\s*(?:forwarded message|message transf[ée]r[ée]|original message|"
-    r"message d'origine|message original)\s*-{2,}|begin forwarded message\s*:|"
+    r"message d'origine|message original|mail original)\s*-{2,}|begin forwarded message\s*:|"
     r"d[ée]but du message (?:r[ée]exp[ée]di[ée]|transf[ée]r[ée])\s*:)",
     re.IGNORECASE,
 )
@@ -47,9 +47,26 @@ _FORWARD = re.compile(
 # and without this they come back in the receipt as lines "not understood".
 _DEVICE_SIGNATURE = re.compile(
     r"^\s*(?:envoy[ée] (?:de|depuis) (?:mon|un|l['’]application)\b|sent from (?:my|mail|outlook)\b|"
-    r"get outlook for\b|obtenir outlook pour\b|t[ée]l[ée]charger outlook pour\b)",
+    r"get outlook for\b|obtenir outlook pour\b|t[ée]l[ée]charger outlook pour\b|"
+    r"envoy[ée] avec (?:la messagerie s[ée]curis[ée]e )?\[?proton ?mail\b|sent with \[?proton ?mail\b)",
     re.IGNORECASE,
 )
+# What an automatic answer says in its first lines when its headers do not (no RFC 3834
+# `Auto-Submitted`, a subject starting with "Re:"): "Ceci est un message automatique".
+_AUTOMATIC_BODY = re.compile(
+    r"(?:ceci est un (?:message|courriel|mail) automatique|ceci est une r[ée]ponse automatique|"
+    r"this is an automatic (?:reply|response|message)|je suis (?:actuellement )?absente? "
+    r"(?:du bureau )?(?:jusqu|du \d)|i am (?:currently )?out of (?:the )?office|"
+    r"i'm (?:currently )?out of (?:the )?office)",
+    re.IGNORECASE,
+)
+# A heading of our own email, quoted back: a finding ("F2 (nouveau) — …") or a question
+# ("Q1. …"), never indented like the examples under it. An answer typed just below it is about it.
+_QUOTED_HEADING = re.compile(r"^\s*>+ ?(?P<code>[FQ]\d{1,4})\b(?! +\S+ +\|)", re.IGNORECASE)
+_QUOTED_END = re.compile(r"^\s*>+ ?(?:-- ?$|==)")
+# Outlook's unprefixed original with answers marked by an arrow: "==> NON, la ligne 32 …".
+_ARROW = re.compile(r"^\s*(?:=+>|-+>|>>>)\s*(?P<answer>\S.*)$")
+_HEADING = re.compile(r"^(?P<code>[FQ]\d{1,4})\b(?! +\S+ +\|)", re.IGNORECASE)
 _ATTRIBUTION_HINT = re.compile(r"wrote|[ée]crit|@|schrieb|<", re.IGNORECASE)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _DELAY_SUBJECT = re.compile(r"delay|delayed|retard|warning|avertissement|still trying", re.I)
@@ -142,6 +159,9 @@ def _read(config: MailConfig, message: Message, raw: bytes) -> Incoming:
         )
         return reading
     reading.lines = reply_lines(body_text(message))
+    first = [line for line in reading.lines if line.strip()][:3]
+    if any(_AUTOMATIC_BODY.search(line) for line in first):
+        reading.kind, reading.reason, reading.lines = "auto", "automatic text", []
     return reading
 
 
@@ -325,18 +345,45 @@ def _is_quoted(line: str) -> bool:
 
 
 def strip_quotes(lines: list[str]) -> list[str]:
-    """Drop quoted lines ('>') and the attribution paragraph ("Le ... a écrit :") before them."""
+    """Drop quoted lines ('>') and the attribution paragraph ("Le ... a écrit :") before them.
+
+    An answer typed just under a quoted finding or question ("> F2 (nouveau) — …", then
+    "Non : raison") is about it: its first line is given the heading's code ("F2 Non : raison").
+    """
     kept: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
+    heading: str | None = None
+    in_answer = False
+    for line in lines:
         if _is_quoted(line):
             _drop_attribution(kept)
-            index += 1
+            if match := _QUOTED_HEADING.match(line):
+                heading = match.group("code").upper()
+            elif _QUOTED_END.match(line):
+                heading = None
+            in_answer = False
             continue
+        if not line.strip():
+            in_answer = False
+        elif heading is not None and not in_answer:
+            if not _HEADING.match(line.strip()):
+                line = f"{heading} {line.strip()}"
+            heading, in_answer = None, True
         kept.append(line)
-        index += 1
     return kept
+
+
+def arrow_answers(lines: list[str]) -> list[str]:
+    """Answers marked with an arrow inside an unprefixed original (Outlook): "==> OUI" under
+    "F2 (nouveau) — …" is "F2 OUI"."""
+    found: list[str] = []
+    heading: str | None = None
+    for line in lines:
+        if match := _HEADING.match(line):
+            heading = match.group("code").upper()
+        elif (arrow := _ARROW.match(line)) is not None and heading is not None:
+            found.append(f"{heading} {arrow.group('answer').strip()}")
+            heading = None
+    return found
 
 
 def _drop_attribution(kept: list[str]) -> None:
@@ -366,7 +413,8 @@ def reply_lines(text: str) -> list[str]:
     text = (
         text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\u202f", " ")
     )
-    lines = strip_quotes(text.split("\n"))
+    text_lines = text.split("\n")
+    lines = strip_quotes(text_lines)
     cut: list[str] = []
     for line in lines:
         if _MARKER.search(line) or _FORWARD.match(line):
@@ -385,8 +433,10 @@ def reply_lines(text: str) -> list[str]:
     lines = body.split("\n")
     for index, line in enumerate(lines):
         if _DEVICE_SIGNATURE.match(line):
-            return lines[:index]
-    return lines
+            lines = lines[:index]
+            break
+    arrows = arrow_answers(text_lines)
+    return [*lines, "", *arrows] if arrows else lines
 
 
 def delivery_failures(message: Message) -> tuple[list[tuple[str, bool]], list[str]]:
