@@ -26,9 +26,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from jinja2 import TemplateNotFound
+from sqlalchemy import func
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import observations, preferences, privacy, questionnaires, trace
@@ -40,7 +43,16 @@ from mailer import sentences, tokens
 from mailer.config import MailConfig
 from mailer.sentences import fold
 from mailer.sentences import starts_with_word as _starts_with_word
-from models import Cadence, Channel, Participant, StanceChoice
+from models import (
+    Ballot,
+    Cadence,
+    Channel,
+    Finding,
+    FindingVersion,
+    Participant,
+    Stance,
+    StanceChoice,
+)
 from templates.render import localized, render_error
 
 logger = logging.getLogger(__name__)
@@ -94,8 +106,14 @@ class Expecting:
     ballot: bool = False
     welcome: str | None = None  # "observation" or "proposal"
     questions: dict[int, Question] = field(default_factory=dict)
+    # The questionnaire of the email answered (found through In-Reply-To/References), else the
+    # open one: the key answers are applied to.
+    questionnaire: str | None = None
     # What the receipt this reply answers offered to record: (kind, text) pairs.
     offered: tuple[tuple[str, str], ...] = ()
+    # When a newer email asking for answers was sent after the one this reply answers: an
+    # answer given since then is newer than this reply's and is kept.
+    newer_email_at: datetime | None = None
 
 
 NOTHING = Expecting()
@@ -362,21 +380,31 @@ class StanceCommand(Command):
         # "F3 OUI !", "F2 non parce que …": the emphasis and the "because" are not the reason.
         confirm = args["choice"] == StanceChoice.CONFIRM
         args["reason"] = sentences.clean_reason(args["reason"], confirm=confirm)
+        args["newer_email_at"] = expecting.newer_email_at
 
     def sentence(self, line: str) -> list[dict[str, Any]] | None:
         """The stances of a line written as a sentence ("Je confirme F1 et F2, contre F3 car …")."""
         found = sentences.stances_in(line, _stance, _STANCE_WORDS)
         if not found:
             return None
-        return [{"codes": codes, "choice": choice, "reason": reason} for codes, choice, reason in found]
+        return [
+            {"codes": codes, "choice": choice, "reason": reason} for codes, choice, reason in found
+        ]
 
     def everything(self, line: str, expecting: Expecting) -> dict[str, Any] | None:
-        """"D'accord avec tous les constats": every finding awaiting an answer, confirmed."""
+        """ "D'accord avec tous les constats": every finding awaiting an answer, confirmed."""
         if not expecting.findings or not sentences.agrees_with_all(line):
             return None
-        return {"codes": list(expecting.findings), "choice": StanceChoice.CONFIRM.value, "reason": ""}
+        return {
+            "codes": list(expecting.findings),
+            "choice": StanceChoice.CONFIRM.value,
+            "reason": "",
+        }
 
     async def process(self, *, session, participant, args, config):
+        since = args.get("newer_email_at")
+        if since is not None and await _stances_changed_since(session, participant, args, since):
+            raise UserError("reply.stale_answer")
         for code in args["codes"]:
             await record_stance(
                 session=session,
@@ -392,6 +420,25 @@ class StanceCommand(Command):
             choice=args["choice"],
             reason=_excerpt(args["reason"]) if args["reason"] else "",
         )
+
+
+async def _stances_changed_since(
+    session: AsyncSession, participant: Participant, args: dict[str, Any], since: datetime
+) -> bool:
+    """Whether the person answered one of these findings after `since` (a newer email)."""
+    changed = (
+        await session.exec(
+            select(func.count())
+            .select_from(Stance)
+            .join(FindingVersion, FindingVersion.id == Stance.finding_version_id)  # type: ignore[arg-type]
+            .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
+            .where(Stance.participant_id == participant.id)
+            .where(Finding.consultation_id == participant.consultation_id)
+            .where(Finding.code.in_(args["codes"]))  # type: ignore[attr-defined]
+            .where(Stance.updated_at > since)
+        )
+    ).one()
+    return changed > 0
 
 
 _STANCE_WORDS = sorted(
@@ -441,7 +488,17 @@ class RankCommand(Command):
         codes = [f"A{n}" for n in re.findall(r"\bA\s?(\d{1,4})\b", found[1], re.I)]
         return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
 
+    def settle(self, args: dict[str, Any], expecting: Expecting) -> None:
+        args["newer_email_at"] = expecting.newer_email_at
+
     async def process(self, *, session, participant, args, config):
+        since = args.get("newer_email_at")
+        if since is not None:
+            ballot = (
+                await session.exec(select(Ballot).where(Ballot.participant_id == participant.id))
+            ).first()
+            if ballot is not None and ballot.updated_at > since:
+                raise UserError("reply.stale_answer")
         await cast_ballot(
             session=session, participant=participant, codes=args["codes"], channel=Channel.EMAIL
         )
@@ -533,6 +590,7 @@ class AnswerCommand(Command):
         text = args["text"]
         question = expecting.questions.get(args["position"])
         args["value"], args["remark"] = text, ""
+        args["questionnaire"] = expecting.questionnaire
         if question is not None and question.kind == "text":
             return
         labels = question.labels if question is not None else ()
@@ -556,9 +614,18 @@ class AnswerCommand(Command):
         args["value"], args["remark"] = number, " ".join(rest.split())
 
     async def process(self, *, session, participant, args, config):
-        questionnaire = await questionnaires.current_questionnaire(
-            session=session, participant=participant
-        )
+        if args.get("questionnaire"):
+            # The questionnaire of the email answered; closed, the answer is refused, never
+            # moved to another one.
+            questionnaire = await questionnaires.get_questionnaire(
+                session=session,
+                consultation_id=participant.consultation_id,
+                key=args["questionnaire"],
+            )
+        else:
+            questionnaire = await questionnaires.current_questionnaire(
+                session=session, participant=participant
+            )
         if questionnaire is None:
             raise UserError("reply.no_questionnaire")
         questions = {

@@ -31,6 +31,8 @@ class MailConfig:
     mail_backend: Literal["smtp", "file"]
     mail_dir: Path
     bounce_limit: int
+    # The authserv-id of our own MX: only its Authentication-Results headers are believed.
+    trusted_authserv_id: str | None
 
     smtp_host: str
     smtp_port: int

@@ -97,6 +97,39 @@ def auto_reply_reason(message: Message) -> str | None:
     return None
 
 
+def authentication(message: Message, authserv_id: str | None, domain: str) -> str | None:
+    """What our own MX recorded for the From domain (RFC 8601): "fail", "pass" or None.
+
+    Only the topmost Authentication-Results carrying our `authserv_id` counts: our MX adds it
+    above everything the sender wrote, and any header with another id (a relay's, or one forged
+    by the sender) proves nothing. DMARC decides when present; otherwise a DKIM signature of the
+    From domain passes, and a failed SPF or DKIM for that domain fails.
+    """
+    if not authserv_id or not domain:
+        return None
+    for value in message.get_all("Authentication-Results") or []:
+        served, _, results = " ".join(str(value).split()).partition(";")
+        if served.strip().split(" ")[0].lower() == authserv_id.lower():
+            return _verdict(results, domain.lower())
+    return None
+
+
+def _verdict(results: str, domain: str) -> str | None:
+    verdicts: dict[str, list[tuple[str, str]]] = {}
+    found = re.findall(r"\b(spf|dkim|dmarc)\s*=\s*(\w+)([^;]*)", results, re.I)
+    for method, result, props in found:
+        verdicts.setdefault(method.lower(), []).append((result.lower(), props.lower()))
+    if "dmarc" in verdicts:
+        return "pass" if verdicts["dmarc"][0][0] == "pass" else "fail"
+    dkim = [result for result, props in verdicts.get("dkim", []) if domain in props]
+    if "pass" in dkim:
+        return "pass"
+    spf = [result for result, props in verdicts.get("spf", []) if domain in props]
+    if "fail" in dkim or "fail" in spf:
+        return "fail"
+    return "pass" if dkim or spf else None
+
+
 def domain_of(address: str) -> str:
     """The domain of an address or of a `Name <address>` string, lower-cased."""
     _name, addr = parseaddr(address)

@@ -48,7 +48,8 @@ _FORWARD = re.compile(
 _DEVICE_SIGNATURE = re.compile(
     r"^\s*(?:envoy[ée] (?:de|depuis) (?:mon|un|l['’]application)\b|sent from (?:my|mail|outlook)\b|"
     r"get outlook for\b|obtenir outlook pour\b|t[ée]l[ée]charger outlook pour\b|"
-    r"envoy[ée] avec (?:la messagerie s[ée]curis[ée]e )?\[?proton ?mail\b|sent with \[?proton ?mail\b)",
+    r"envoy[ée] avec (?:la messagerie s[ée]curis[ée]e )?\[?proton ?mail\b|"
+    r"sent with \[?proton ?mail\b)",
     re.IGNORECASE,
 )
 # What an automatic answer says in its first lines when its headers do not (no RFC 3834
@@ -80,9 +81,15 @@ class Incoming:
     kind: str  # "reply", "auto", "bounce"
     reason: str | None = None
     token: tokens.Token | None = None
+    # Every reply token the message carries (sent to two people's addresses, it has two).
+    reply_tokens: list[tokens.Token] = field(default_factory=list)
     verp: tokens.Token | None = None
     sender: str = ""
     subject: str = ""
+    # The Message-IDs of the emails it answers (In-Reply-To first, then References, newest first).
+    answers: list[str] = field(default_factory=list)
+    # What our own MX recorded of SPF/DKIM/DMARC for the From domain: "pass", "fail" or None.
+    authentication: str | None = None
     lines: list[str] = field(default_factory=list)
     # For a bounce: (final recipient, permanent?) per recipient, and the Message-IDs it quotes.
     failures: list[tuple[str, bool]] = field(default_factory=list)
@@ -150,7 +157,12 @@ def _read(config: MailConfig, message: Message, raw: bytes) -> Incoming:
     if reason is not None:
         reading.kind, reading.reason = "auto", reason
         return reading
-    reading.token = tokens.find_token(config, message, tokens.REPLY)
+    reading.answers = answered_ids(message)
+    reading.authentication = headers.authentication(
+        message, config.trusted_authserv_id, headers.domain_of(reading.sender)
+    )
+    reading.reply_tokens = tokens.find_tokens(config, message, tokens.REPLY)
+    reading.token = reading.reply_tokens[0] if reading.reply_tokens else None
     if reading.token is None:
         reading.reason = (
             "forged token"
@@ -163,6 +175,13 @@ def _read(config: MailConfig, message: Message, raw: bytes) -> Incoming:
     if any(_AUTOMATIC_BODY.search(line) for line in first):
         reading.kind, reading.reason, reading.lines = "auto", "automatic text", []
     return reading
+
+
+def answered_ids(message: Message) -> list[str]:
+    """The Message-IDs a reply answers: In-Reply-To first, then References from the newest."""
+    ids = re.findall(r"<[^<>\s]{1,250}>", headers.header(message, "In-Reply-To"))
+    ids += reversed(re.findall(r"<[^<>\s]{1,250}>", headers.header(message, "References")))
+    return list(dict.fromkeys(ids))[:20]
 
 
 def _leaf_parts(message: Message):

@@ -22,12 +22,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import clock, inbound, outbox, preferences
+from consultation import clock, inbound, outbox, preferences, questionnaires
+from consultation.errors import UserError
 from consultation.participants import by_reply_key
+from consultation.status import awaiting
 from mailer import bounces, commands
 from mailer.config import MailConfig
 from mailer.reading import Incoming, read
-from models import Channel, InboundRecord, OutboxMessage, Participant
+from models import Channel, InboundRecord, OutboxMessage, Participant, PhaseKind
 from models.db import Database
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ logger = logging.getLogger(__name__)
 RECEIPTS_PER_HOUR = 20
 # What counts towards RECEIPTS_PER_HOUR: every email that answers a reply.
 ANSWER_TEMPLATES = ("email_receipt", *commands.LETTER_TEMPLATES)
+# The emails that ask for an answer: one sent after the email a reply answers makes that reply
+# an old one, which must not overwrite what was answered since (`Expecting.newer_email_at`).
+ASKING_TEMPLATES = ("digest", "findings_published", "finding_revised", "questionnaire_opened")
 
 
 @dataclass
@@ -84,7 +89,7 @@ async def _act(session: AsyncSession, config: MailConfig, reading: Incoming) -> 
         inbound.finish(record, "rejected", participant_id=None, reason=reading.reason)
         logger.info("rejected a message without a valid token (%s)", reading.reason)
         return Outcome("rejected")
-    participant = await by_reply_key(session=session, reply_key=reading.token.key)
+    participant = await _owner(session, reading)
     if participant is None or participant.erased_at is not None:
         inbound.finish(record, "rejected", participant_id=None, reason="unknown key")
         return Outcome("rejected")
@@ -93,8 +98,15 @@ async def _act(session: AsyncSession, config: MailConfig, reading: Incoming) -> 
         inbound.finish(record, "foreign_sender", participant_id=participant.id)
         logger.info("reply for participant %s came from another address", participant.id)
         return Outcome("foreign_sender", participant.id)
+    if reading.authentication == "fail":
+        # Our own MX says the From domain did not send it: a forgery in their name.
+        await _tell_foreign_sender(session, participant, reading, record, forged=True)
+        inbound.finish(record, "rejected", participant_id=participant.id, reason="authentication")
+        logger.info("reply for participant %s failed authentication", participant.id)
+        return Outcome("rejected", participant.id)
     await bounces.clear_bounces(session=session, participant=participant)
-    found = commands.find_commands(reading.lines, reading.subject)
+    expecting = await _expecting(session, participant, reading)
+    found = commands.find_commands(reading.lines, reading.subject, expecting)
     if participant.opted_out_at is not None and any(
         parsed.command.brings_back for parsed in found.commands
     ):
@@ -143,6 +155,101 @@ async def _act(session: AsyncSession, config: MailConfig, reading: Incoming) -> 
         unanswered=None if answered or letters else True,
     )
     return Outcome("processed", participant.id, payload if answered else None)
+
+
+async def _owner(session: AsyncSession, reading: Incoming) -> Participant | None:
+    """Whose reply it is: of the reply addresses it reached, the one whose owner sent it.
+
+    A message sent to two people's addresses at once is theirs who wrote it; the other owner is
+    not told of a stranger's message (it is not one). When no owner sent it, the first is told.
+    """
+    keys = [token.key for token in reading.reply_tokens]
+    found = (
+        await session.exec(select(Participant).where(Participant.reply_key.in_(keys)))  # type: ignore[attr-defined]
+    ).all()
+    owners = sorted(found, key=lambda person: keys.index(person.reply_key))
+    for person in owners:
+        if person.email and person.email.lower() == reading.sender and person.erased_at is None:
+            return person
+    return owners[0] if owners else None
+
+
+async def _answered(
+    session: AsyncSession, participant: Participant, reading: Incoming
+) -> OutboxMessage | None:
+    """The email of ours this reply answers (by In-Reply-To, then References), if it was theirs."""
+    if not reading.answers:
+        return None
+    sent = (
+        await session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.external_id.in_(reading.answers))  # type: ignore[union-attr]
+            .where(OutboxMessage.participant_id == participant.id)
+        )
+    ).all()
+    by_id = {row.external_id: row for row in sent}
+    return next((by_id[i] for i in reading.answers if i in by_id), None)
+
+
+async def _expecting(
+    session: AsyncSession, participant: Participant, reading: Incoming
+) -> commands.Expecting:
+    """What the consultation awaits from the person, and from the email they answer."""
+    state = await awaiting(session=session, participant=participant)
+    phase = state.phase.kind if state.phase is not None else None
+    answered = await _answered(session, participant, reading)
+    payload = answered.payload if answered is not None else {}
+    key = None
+    if answered is not None and answered.template == "questionnaire_opened":
+        key = payload.get("key")
+    elif answered is not None and isinstance(payload.get("questionnaire"), dict):
+        key = payload["questionnaire"].get("key")
+    questionnaire = None
+    if key:
+        try:
+            questionnaire = await questionnaires.get_questionnaire(
+                session=session, consultation_id=participant.consultation_id, key=key
+            )
+        except UserError:  # deleted since: the open one is meant
+            questionnaire = None
+    if questionnaire is None:
+        questionnaire = await questionnaires.current_questionnaire(
+            session=session, participant=participant
+        )
+    questions = {}
+    if questionnaire is not None:
+        for question in await questionnaires.questions_of(
+            session=session, questionnaire_id=questionnaire.id
+        ):
+            labels = tuple(tuple(dict(choice).values()) for choice in question.choices)
+            questions[question.position] = commands.Question(kind=question.kind, labels=labels)
+    offered: tuple[tuple[str, str], ...] = ()
+    if answered is not None and answered.template == "email_receipt":
+        offered = tuple(
+            (item["value"], item["excerpt"])
+            for item in payload.get("processed", [])
+            if item.get("kind") == "suggestion"
+        )
+    newer = None
+    if answered is not None and answered.sent_at is not None:
+        newer = (
+            await session.exec(
+                select(func.min(OutboxMessage.sent_at))
+                .where(OutboxMessage.participant_id == participant.id)
+                .where(OutboxMessage.template.in_(ASKING_TEMPLATES))  # type: ignore[attr-defined]
+                .where(OutboxMessage.sent_at > answered.sent_at)  # type: ignore[operator]
+            )
+        ).one()
+    return commands.Expecting(
+        consent=participant.consent_at is None,
+        findings=tuple(state.findings),
+        ballot=phase == PhaseKind.RANK,
+        welcome={PhaseKind.OBSERVE: "observation", PhaseKind.PROPOSE: "proposal"}.get(phase),
+        questions=questions,
+        questionnaire=questionnaire.key if questionnaire is not None else None,
+        offered=offered,
+        newer_email_at=newer,
+    )
 
 
 async def _write_letters(
@@ -211,9 +318,17 @@ def _angle(message_id: str) -> str | None:
 
 
 async def _tell_foreign_sender(
-    session: AsyncSession, participant: Participant, reading: Incoming, record: InboundRecord
+    session: AsyncSession,
+    participant: Participant,
+    reading: Incoming,
+    record: InboundRecord,
+    *,
+    forged: bool = False,
 ) -> None:
-    """Apply nothing; tell the person, at their registered address, what arrived in their name."""
+    """Apply nothing; tell the person, at their registered address, what arrived in their name.
+
+    `forged`: it came from their address, but our MX found it was not sent by their domain.
+    """
     if not participant.email or not participant.reachable:
         return
     await outbox.enqueue(
@@ -224,6 +339,7 @@ async def _tell_foreign_sender(
             "other_address": reading.sender[:320],
             "subject": reading.subject[:200],
             "received_at": clock.now().isoformat(),
+            "forged": forged,
         },
         dedupe_key=f"email_sender_mismatch:{record.id}",
         participant_id=participant.id,

@@ -122,7 +122,6 @@ def stances_in(
     if not groups:
         return None
     plain = [word for word, _ in words if word[:1].isalnum() or word[:1] == "'"]
-    choice_of = dict(words)
     choices: list[str | None] = []
     afters: list[str] = []
     for index, group in enumerate(groups):
@@ -239,9 +238,7 @@ def prose(lines: list[str]) -> list[str]:
     """
     found = []
     for paragraph in paragraphs(lines):
-        sentences = [
-            s for s in re.split(r"(?<=[.!?])\s+", paragraph) if s and not is_courtesy(s)
-        ]
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", paragraph) if s and not is_courtesy(s)]
         text = " ".join(sentences).strip()
         if not text or is_courtesy(text) or looks_like_a_name(text):
             continue

@@ -192,6 +192,13 @@ def find_token(config: MailConfig, message: Message, purpose: str = REPLY) -> To
     return None
 
 
+def find_tokens(config: MailConfig, message: Message, purpose: str = REPLY) -> list[Token]:
+    """Every verified token of `purpose` among the recipients (a message sent to two people's
+    reply addresses at once carries two), in the order of `find_token`."""
+    found = [parse(config, address) for address in candidate_addresses(message)]
+    return [token for token in found if token is not None and token.purpose == purpose]
+
+
 def looks_like_ours(config: MailConfig, address: str) -> bool:
     """Whether `address` has the shape of one of our token addresses (signed or not)."""
     local, _ = split_address(address)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     smtp_concurrency: int = Field(4, ge=1, le=64)
     bounce_limit: int = Field(3, ge=1)
+    # The authserv-id our own MX writes in Authentication-Results (RFC 8601), e.g.
+    # "mx.mairie.example": a reply whose SPF/DKIM/DMARC it records as failed for the From
+    # domain is not applied. Empty: no such header is believed (any sender can write one).
+    trusted_authserv_id: str | None = None
 
     imap_host: str | None = None
     imap_port: int = 993

@@ -108,7 +108,12 @@ def expected_commands(corpus: Corpus, name: str) -> tuple:
             found.append(("rank", tuple(command["codes"])))
         elif kind == "answer":
             found.append(
-                ("answer", command["question"], _flat(command["value"]), _flat(command.get("remark", "")))
+                (
+                    "answer",
+                    command["question"],
+                    _flat(command["value"]),
+                    _flat(command.get("remark", "")),
+                )
             )
         elif kind in {"observation", "proposal", "suggest_observation", "suggest_proposal"}:
             found.append((kind, _flat(command["text"])))
