@@ -52,6 +52,11 @@ class Attachment:
     subtype: str = "json"
 
 
+# Headers stored raw keep their own folding: the email package would otherwise RFC 2047-encode
+# a List-Unsubscribe longer than a line, which mail clients then ignore.
+WIRE = email.policy.SMTP.clone(refold_source="none")
+
+
 @dataclass(frozen=True)
 class Composed:
     """An email ready for the wire."""
@@ -63,8 +68,12 @@ class Composed:
 
     @cached_property
     def raw(self) -> bytes:
-        """The message as it goes on the wire (CRLF line ends), serialised once."""
-        return self.message.as_bytes(policy=email.policy.SMTP)
+        """The message as it goes on the wire (CRLF line ends), serialised once.
+
+        `WIRE` leaves headers set with `set_raw` as written (List-Unsubscribe), and folds the
+        others as the SMTP policy does.
+        """
+        return self.message.as_bytes(policy=WIRE)
 
     def as_bytes(self) -> bytes:
         return self.raw
@@ -205,7 +214,8 @@ def compose(
             unsubscribe_token=tokens.unsubscribe_token(config, participant.reply_key),
         )
         if value:
-            email_message["List-Unsubscribe"] = value
+            # Literal, folded at the comma: URIs in angle brackets, never encoded (RFC 2369).
+            email_message.set_raw("List-Unsubscribe", value.replace(", ", ",\r\n "))
         if one_click:
             email_message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email_message.set_content(text + "\n", subtype="plain", charset="utf-8", cte="quoted-printable")

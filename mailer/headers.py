@@ -119,8 +119,9 @@ def _verdict(results: str, domain: str) -> str | None:
     found = re.findall(r"\b(spf|dkim|dmarc)\s*=\s*(\w+)([^;]*)", results, re.I)
     for method, result, props in found:
         verdicts.setdefault(method.lower(), []).append((result.lower(), props.lower()))
-    if "dmarc" in verdicts:
-        return "pass" if verdicts["dmarc"][0][0] == "pass" else "fail"
+    dmarc = verdicts.get("dmarc", [("none", "")])[0][0]
+    if dmarc in {"pass", "fail"}:
+        return dmarc
     dkim = [result for result, props in verdicts.get("dkim", []) if domain in props]
     if "pass" in dkim:
         return "pass"

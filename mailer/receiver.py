@@ -1,7 +1,8 @@
 """The IMAP poller: reads the reply mailbox and hands each new message to `mailer.replies`.
 
-Each poll runs `UID SEARCH UNSEEN`, fetches every message with `BODY.PEEK[]` (which leaves it
-unseen), handles it, and only then flags it `\\Seen`. A crash between the two leaves the message
+Each poll runs `UID SEARCH UNSEEN`, then, batch after batch until none is left, fetches up to
+`BATCH` messages in one `UID FETCH … BODY.PEEK[]` (which leaves them unseen), handles each, and
+only then flags the batch `\\Seen` in one `UID STORE`. A crash between the two leaves the message
 unseen: the next poll reads it again, and its Message-ID, recorded in the same transaction as
 its effects, makes the second reading a no-op. When the server drops the connection, the poller
 reconnects with exponential backoff (tenacity).
@@ -30,6 +31,8 @@ from models.db import Database
 
 logger = logging.getLogger(__name__)
 
+# UIDs fetched in one `UID FETCH` command; `poll_once` goes on batch after batch until every
+# unseen message is handled.
 BATCH = 100
 RECONNECT_ATTEMPTS = 5
 
@@ -38,15 +41,17 @@ class ImapError(Exception):
     """The IMAP server refused a command or went away."""
 
 
-def _fetched_literal(lines: list) -> bytes | None:
-    """The message bytes in an aioimaplib `UID FETCH ... BODY.PEEK[]` response."""
+def _fetched_messages(lines: list) -> list[tuple[int, bytes]]:
+    """(UID, message bytes) for each message of a multi-UID `UID FETCH ... BODY.PEEK[]` answer."""
+    found: list[tuple[int, bytes]] = []
     for announce, literal in itertools.pairwise(lines):
-        if isinstance(literal, bytearray) and b"BODY[]" in bytes(announce).upper():
-            return bytes(literal)
-    for item in lines:
-        if isinstance(item, bytearray):
-            return bytes(item)
-    return None
+        if not isinstance(literal, bytearray) or isinstance(announce, bytearray):
+            continue
+        head = bytes(announce) if not isinstance(announce, str) else announce.encode()
+        match = re.search(rb"\bUID (\d+)", head, re.I)
+        if match is not None and b"BODY[]" in head.upper():
+            found.append((int(match.group(1)), bytes(literal)))
+    return found
 
 
 class ImapPoller:
@@ -136,22 +141,31 @@ class ImapPoller:
         search = await client.uid_search("UNSEEN")
         if search.result != "OK":
             raise ImapError(f"UID SEARCH failed: {search.result}")
-        uids = _uids(search.lines)[:BATCH]
+        uids = _uids(search.lines)
         handled = 0
-        for uid in uids:
-            fetch = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
-            if fetch.result != "OK":
-                raise ImapError(f"UID FETCH {uid} failed: {fetch.result}")
-            raw = _fetched_literal(fetch.lines)
-            if raw is None:
-                # Expunged by someone else between SEARCH and FETCH.
-                continue
+        for start in range(0, len(uids), BATCH):
+            handled += await self._batch(client, uids[start : start + BATCH])
+        return handled
+
+    async def _batch(self, client: aioimaplib.IMAP4, uids: list[int]) -> int:
+        """Fetch `uids` in one command, handle each message, then flag them all `\\Seen`."""
+        wanted = ",".join(str(uid) for uid in uids)
+        fetch = await client.uid("fetch", wanted, "(BODY.PEEK[])")
+        if fetch.result != "OK":
+            raise ImapError(f"UID FETCH failed: {fetch.result}")
+        handled = 0
+        done: list[int] = []
+        # A UID missing from the answer was expunged by someone else between SEARCH and FETCH.
+        for uid, raw in _fetched_messages(fetch.lines):
             outcome = await replies.handle(config=self.config, database=self.database, raw=raw)
             if outcome.status != "duplicate":
                 handled += 1
-            store = await client.uid("store", str(uid), "+FLAGS", "(\\Seen)")
+            done.append(uid)
+        if done:
+            seen = ",".join(str(uid) for uid in done)
+            store = await client.uid("store", seen, "+FLAGS", "(\\Seen)")
             if store.result != "OK":
-                raise ImapError(f"UID STORE {uid} failed: {store.result}")
+                raise ImapError(f"UID STORE failed: {store.result}")
         return handled
 
     def _alive(self) -> bool:

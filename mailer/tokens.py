@@ -171,11 +171,14 @@ def check_forget_code(
 def candidate_addresses(message: Message) -> list[str]:
     """Every address in the recipient headers, most specific header first, without repeats."""
     seen: list[str] = []
+    try:
+        # The values as written: Outlook separates recipients with ";", which the parsed header
+        # stops at; read it as the "," it means.
+        raw = [(name.lower(), str(value).replace(";", ",")) for name, value in message.raw_items()]
+    except Exception:  # a header too broken to decode names no one
+        raw = []
     for header in RECIPIENT_HEADERS:
-        try:
-            values = [str(value) for value in message.get_all(header, [])]
-        except Exception:  # a header too broken to decode names no one
-            values = []
+        values = [value for name, value in raw if name == header.lower()]
         for _name, address in getaddresses(values):
             address = address.strip().strip("<>")
             if address and address.lower() not in (a.lower() for a in seen):

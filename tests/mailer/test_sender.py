@@ -83,12 +83,22 @@ async def test_a_digest_leaves_with_our_headers_and_its_message_id_is_stored(
     assert f"<mailto:{message['Reply-To']}?subject=unsubscribe>" in unsubscribe
     assert "<https://palabre.mairie.example/email/unsubscribe/" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # On the wire, literally (mail clients ignore an RFC 2047-encoded one), folded at the comma.
+    head = digest.raw.split(b"\r\n\r\n", 1)[0]
+    wire = head.split(b"List-Unsubscribe: ", 1)[1].split(b"\r\nList-Unsubscribe-Post", 1)[0]
+    assert wire.startswith(b"<mailto:" + message["Reply-To"].encode() + b"?subject=unsubscribe>,")
+    assert b"\r\n <https://palabre.mairie.example/email/unsubscribe/" in wire
+    assert b"=?" not in wire
     assert message.get_content_type() == "multipart/alternative"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert "F1" in text and "F2" in text and "F3" in text
     assert f"mailto:{message['Reply-To']}?subject=" in html
     assert "body=F1%20oui" in html
+    # "Answer them all in one email" opens with the codes and no answer: nothing is confirmed
+    # for the reader in advance.
+    assert "body=F1%20%0AF2%20%0AF3%20%0A" in html
+    assert "F1%20oui%0AF2%20oui" not in html
 
 
 async def test_without_a_public_url_there_is_no_one_click_header(

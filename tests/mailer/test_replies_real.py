@@ -1,0 +1,163 @@
+"""Real-client replies acted on, with the database: whose they are, whether to trust them, which
+email they answer, and the confirmation loop that turns prose into an observation.
+
+The messages come from tests/data/replies/real (see README.md there); `test_real_corpus.py`
+measures how well they are read, these stories what Palabre then does.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from mailer import replies, tokens
+from mailer.compose import compose
+from models import Consultation, Observation, OutboxMessage, Participant, PhaseKind, Stance
+from tests.factories import make_consultation, make_participant
+from tests.mailer.conftest import mail_config, reply_message, review_story
+from tests.mailer.test_real_corpus import AUTHSERV_ID, key_of, load_corpus, raw_message
+
+
+def trusting(tmp_path):
+    return mail_config(tmp_path, trusted_authserv_id=AUTHSERV_ID)
+
+
+async def corpus_story(session):
+    """The review story, with Aïcha and Bruno holding the corpus personas' reply keys."""
+    story = await review_story(session)
+    story.aicha.reply_key, story.bruno.reply_key = key_of("aicha"), key_of("bruno")
+    session.add_all([story.aicha, story.bruno])
+    await session.flush()
+    return story
+
+
+async def stances_of(db, participant_id: int) -> list[str]:
+    async with db.session() as session:
+        rows = (
+            await session.exec(select(Stance).where(Stance.participant_id == participant_id))
+        ).all()
+        return sorted(row.choice for row in rows)
+
+
+async def outbox_rows(db, template: str) -> list[OutboxMessage]:
+    async with db.session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.template == template)
+        return list((await session.exec(query)).all())
+
+
+async def test_a_reply_sent_to_two_reply_addresses_is_applied_for_its_sender_only(
+    db, clock, tmp_path
+) -> None:
+    # Given Aïcha's reply that also reached Bruno's reply address (hers first, then his first)
+    config = trusting(tmp_path)
+    corpus = load_corpus()
+    async with db.session() as session:
+        story = await corpus_story(session)
+    for name in (
+        "gmail_fr_two_reply_addresses_own_first.eml",
+        "outlook_fr_two_reply_addresses_other_first.eml",
+    ):
+        outcome = await replies.handle(
+            config=config, database=db, raw=raw_message(config, corpus, name)
+        )
+        # then it is applied for her, whatever the order of the addresses
+        assert (outcome.status, outcome.participant_id) == ("processed", story.aicha.id)
+    assert await stances_of(db, story.aicha.id) == ["confirm", "confirm", "contest"]
+    assert await stances_of(db, story.bruno.id) == []
+    # and Bruno is not warned of a message "in his name": it was not one
+    assert await outbox_rows(db, "email_sender_mismatch") == []
+
+
+async def test_a_reply_our_mx_found_forged_is_not_applied_and_the_person_is_told(
+    db, clock, tmp_path
+) -> None:
+    config = trusting(tmp_path)
+    corpus = load_corpus()
+    async with db.session() as session:
+        story = await corpus_story(session)
+    # Given a reply in Aïcha's name that our MX recorded as failing DMARC for asso.example
+    raw = raw_message(config, corpus, "gmail_fr_spoofed_dmarc_fail.eml")
+    outcome = await replies.handle(config=config, database=db, raw=raw)
+    # then nothing is applied, and Aïcha is told at her registered address that it looks forged
+    assert outcome.status == "rejected"
+    assert await stances_of(db, story.aicha.id) == []
+    (told,) = await outbox_rows(db, "email_sender_mismatch")
+    assert told.participant_id == story.aicha.id and told.payload["forged"] is True
+    # while a result written by a relay we do not trust changes nothing, nor does a "pass"
+    # forged below our own "fail"
+    for name, applied in (
+        ("gmail_fr_fail_from_a_relay_we_do_not_trust.eml", True),
+        ("gmail_fr_forged_pass_below_our_fail.eml", False),
+        ("outlook_fr_authenticated_pass.eml", True),
+    ):
+        outcome = await replies.handle(
+            config=config, database=db, raw=raw_message(config, corpus, name)
+        )
+        assert (outcome.status == "processed") is applied, name
+
+
+async def test_without_a_trusted_authserv_id_no_authentication_header_is_believed(
+    db, clock, tmp_path
+) -> None:
+    config = mail_config(tmp_path)  # PALABRE_TRUSTED_AUTHSERV_ID unset
+    corpus = load_corpus()
+    async with db.session() as session:
+        story = await corpus_story(session)
+    raw = raw_message(config, corpus, "outlook_fr_authenticated_pass.eml")
+    assert (await replies.handle(config=config, database=db, raw=raw)).status == "processed"
+    assert "confirm" in await stances_of(db, story.aicha.id)
+
+
+async def test_prose_is_offered_back_and_recorded_when_the_person_answers_ok(
+    db, clock, tmp_path
+) -> None:
+    config = mail_config(tmp_path)
+    async with db.session() as session:
+        consultation = await make_consultation(session, current=PhaseKind.OBSERVE)
+        aicha = await make_participant(
+            session, consultation, name="Aïcha Benali", email="aicha@asso.example"
+        )
+        aicha.reply_key = key_of("aicha")
+        session.add(aicha)
+    # Given Aïcha writes what she sees, without any keyword, while observations are welcome
+    text = "À Colomiers les jeunes ne savent pas que la régie de quartier recrute."
+    address = tokens.reply_address(config, aicha.reply_key)
+    first = reply_message(to=address, body=f"Bonjour,\n\n{text}\n\nAïcha")
+    outcome = await replies.handle(config=config, database=db, raw=first)
+    # then nothing is recorded yet; the receipt quotes what was read and offers a one-tap OK
+    assert outcome.status == "processed"
+    async with db.session() as session:
+        assert (await session.exec(select(Observation))).all() == []
+    (receipt,) = await outbox_rows(db, "email_receipt")
+    (offered,) = receipt.payload["processed"]
+    assert (offered["kind"], offered["value"], offered["excerpt"]) == (
+        "suggestion",
+        "observation",
+        text,
+    )
+    rendered = await _receipt_text(db, config, receipt)
+    assert "répondez simplement OK à ce courriel" in rendered and text in rendered
+    # when she answers "OK" to that receipt, from her address, to her signed reply address
+    receipt.external_id = "<receipt.1@mairie.example>"
+    async with db.session() as session:
+        session.add(receipt)
+    ok = reply_message(
+        to=address,
+        body="OK\n\nLe 2 déc. 2026 à 10:00, Plan ESS a écrit :\n> …",
+        extra={"In-Reply-To": receipt.external_id},
+    )
+    assert (await replies.handle(config=config, database=db, raw=ok)).status == "processed"
+    # then the observation is recorded, as she wrote it
+    async with db.session() as session:
+        (observation,) = (await session.exec(select(Observation))).all()
+    assert observation.text == text and observation.author_id == aicha.id
+
+
+async def _receipt_text(db, config, row: OutboxMessage) -> str:
+    """The receipt's plain text as it would leave (French, Aïcha's language)."""
+    async with db.session() as session:
+        participant = await session.get(Participant, row.participant_id)
+        consultation = await session.get(Consultation, row.consultation_id)
+    composed = compose(
+        config=config, message=row, participant=participant, consultation=consultation
+    )
+    return composed.message.get_body(("plain",)).get_content()
