@@ -380,7 +380,8 @@ class StanceCommand(Command):
         # "F3 OUI !", "F2 non parce que …": the emphasis and the "because" are not the reason.
         confirm = args["choice"] == StanceChoice.CONFIRM
         args["reason"] = sentences.clean_reason(args["reason"], confirm=confirm)
-        args["newer_email_at"] = expecting.newer_email_at
+        if expecting.newer_email_at is not None:
+            args["newer_email_at"] = expecting.newer_email_at
 
     def sentence(self, line: str) -> list[dict[str, Any]] | None:
         """The stances of a line written as a sentence ("Je confirme F1 et F2, contre F3 car …")."""
@@ -489,7 +490,8 @@ class RankCommand(Command):
         return {"codes": codes, "raw": found[1].strip(_SEPARATORS)}
 
     def settle(self, args: dict[str, Any], expecting: Expecting) -> None:
-        args["newer_email_at"] = expecting.newer_email_at
+        if expecting.newer_email_at is not None:
+            args["newer_email_at"] = expecting.newer_email_at
 
     async def process(self, *, session, participant, args, config):
         since = args.get("newer_email_at")
