@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from consultation import clock, questionnaires
 from mailer import replies, tokens
 from mailer.compose import compose
-from models import Consultation, Observation, OutboxMessage, Participant, PhaseKind, Stance
+from models import (
+    Answer,
+    Consultation,
+    Observation,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+    PhaseKind,
+    Question,
+    Questionnaire,
+    Stance,
+)
 from tests.factories import make_consultation, make_participant
 from tests.mailer.conftest import mail_config, reply_message, review_story
 from tests.mailer.test_real_corpus import AUTHSERV_ID, key_of, load_corpus, raw_message
@@ -161,3 +173,94 @@ async def _receipt_text(db, config, row: OutboxMessage) -> str:
         config=config, message=row, participant=participant, consultation=consultation
     )
     return composed.message.get_body(("plain",)).get_content()
+
+
+async def sent_email(session, person, template: str, message_id: str, payload=None) -> None:
+    """An email of ours that left for `person` now, known by its Message-ID."""
+    now = clock.now()
+    session.add(
+        OutboxMessage(
+            channel="email",
+            participant_id=person.id,
+            consultation_id=person.consultation_id,
+            template=template,
+            payload=payload or {},
+            dedupe_key=f"test:{message_id}",
+            status=OutboxStatus.SENT,
+            external_id=message_id,
+            next_attempt_at=now,
+            created_at=now,
+            sent_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def test_an_answer_to_the_older_of_two_open_questionnaires_goes_to_that_one(
+    db, clock, tmp_path
+) -> None:
+    config = mail_config(tmp_path)
+    async with db.session() as session:
+        consultation = await make_consultation(session, current="review", questionnaires=True)
+        aicha = await make_participant(session, consultation, email="aicha@asso.example")
+        older, newer = (await session.exec(select(Questionnaire).order_by(Questionnaire.id))).all()
+        for questionnaire in (older, newer):
+            await questionnaires.open_questionnaire(
+                session=session, questionnaire_id=questionnaire.id, actor_label="test"
+            )
+            await sent_email(
+                session,
+                aicha,
+                "questionnaire_opened",
+                f"<q.{questionnaire.key}@mairie.example>",
+                {"key": questionnaire.key},
+            )
+            clock.advance(hours=1)
+        older_key = older.key
+    # Given Aïcha answers the older questionnaire's email, while the newer one is open too
+    reply = reply_message(
+        to=tokens.reply_address(config, aicha.reply_key),
+        body="Q1 3",
+        extra={"In-Reply-To": f"<q.{older_key}@mairie.example>"},
+    )
+    assert (await replies.handle(config=config, database=db, raw=reply)).status == "processed"
+    # then her answer is stored in the questionnaire that email asked, and the receipt names it
+    async with db.session() as session:
+        (answer,) = (await session.exec(select(Answer))).all()
+        question = await session.get(Question, answer.question_id)
+    (receipt,) = await outbox_rows(db, "email_receipt")
+    assert question.questionnaire_id == older.id and answer.value_int == 3
+    assert receipt.payload["processed"][0]["questionnaire"] == "Votre avis"
+
+
+async def test_an_old_stance_sent_again_does_not_overwrite_a_newer_answer(
+    db, clock, tmp_path
+) -> None:
+    config = mail_config(tmp_path)
+    async with db.session() as session:
+        story = await review_story(session)
+        await sent_email(session, story.aicha, "digest", "<d1@mairie.example>")
+    address = tokens.reply_address(config, story.aicha.reply_key)
+
+    def answer(body: str, digest: str) -> bytes:
+        return reply_message(to=address, body=body, extra={"In-Reply-To": digest})
+
+    # Given Aïcha contests F1 in answer to Monday's digest
+    clock.advance(hours=1)
+    old = answer("F1 non : pas dans mon quartier", "<d1@mairie.example>")
+    await replies.handle(config=config, database=db, raw=old)
+    # and confirms it on Tuesday, in answer to Tuesday's digest
+    clock.advance(days=1)
+    async with db.session() as session:
+        await sent_email(session, story.aicha, "digest", "<d2@mairie.example>")
+    clock.advance(hours=1)
+    await replies.handle(config=config, database=db, raw=answer("F1 oui", "<d2@mairie.example>"))
+    # when her phone sends Monday's answer again, under a new Message-ID
+    clock.advance(hours=1)
+    again = answer("F1 non : pas dans mon quartier", "<d1@mairie.example>")
+    assert (await replies.handle(config=config, database=db, raw=again)).status == "processed"
+    # then Tuesday's answer stands, and the receipt says why the old one was not recorded
+    assert await stances_of(db, story.aicha.id) == ["confirm"]
+    receipt = (await outbox_rows(db, "email_receipt"))[-1]
+    (refused,) = receipt.payload["refused"]
+    assert "plus récent" in refused["reason"]
