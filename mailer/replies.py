@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,8 +26,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import clock, inbound, outbox, preferences, questionnaires
 from consultation.errors import UserError
 from consultation.participants import by_reply_key
+from consultation.phases import current_phase
 from consultation.status import awaiting
-from mailer import bounces, commands
+from mailer import bounces, commands, sentences
 from mailer.config import MailConfig
 from mailer.reading import Incoming, read
 from models import Channel, InboundRecord, OutboxMessage, Participant, PhaseKind
@@ -39,6 +41,8 @@ RECEIPTS_PER_HOUR = 20
 ANSWER_TEMPLATES = ("email_receipt", *commands.LETTER_TEMPLATES)
 # The emails that ask for an answer: one sent after the email a reply answers makes that reply
 # an old one, which must not overwrite what was answered since (`Expecting.newer_email_at`).
+# A line that answers a question ("Q2 4", "[Q3] juste bien").
+_QUESTION_LINE = re.compile(r"^\s*[\[(]?\s*Q\s?\d{1,3}\b", re.I)
 ASKING_TEMPLATES = ("digest", "findings_published", "finding_revised", "questionnaire_opened")
 
 
@@ -194,9 +198,17 @@ async def _answered(
 async def _expecting(
     session: AsyncSession, participant: Participant, reading: Incoming
 ) -> commands.Expecting:
-    """What the consultation awaits from the person, and from the email they answer."""
-    state = await awaiting(session=session, participant=participant)
-    phase = state.phase.kind if state.phase is not None else None
+    """What the consultation awaits from the person, and from the email they answer.
+
+    Only what the lines can use is asked: the findings awaiting an answer when a line agrees
+    with all of them, the questions when a line answers one (a reply is one query cheaper for
+    each thing it does not say).
+    """
+    phase = await current_phase(session=session, consultation_id=participant.consultation_id)
+    kind = phase.kind if phase is not None and clock.now() < phase.closes_at else None
+    findings: list[str] = []
+    if kind == PhaseKind.REVIEW and any(sentences.agrees_with_all(line) for line in reading.lines):
+        findings = (await awaiting(session=session, participant=participant)).findings
     answered = await _answered(session, participant, reading)
     payload = answered.payload if answered is not None else {}
     key = None
@@ -205,14 +217,15 @@ async def _expecting(
     elif answered is not None and isinstance(payload.get("questionnaire"), dict):
         key = payload["questionnaire"].get("key")
     questionnaire = None
-    if key:
+    answers_a_question = any(_QUESTION_LINE.match(line) for line in reading.lines)
+    if key and answers_a_question:
         try:
             questionnaire = await questionnaires.get_questionnaire(
                 session=session, consultation_id=participant.consultation_id, key=key
             )
         except UserError:  # deleted since: the open one is meant
             questionnaire = None
-    if questionnaire is None:
+    if questionnaire is None and answers_a_question:
         questionnaire = await questionnaires.current_questionnaire(
             session=session, participant=participant
         )
@@ -242,9 +255,9 @@ async def _expecting(
         ).one()
     return commands.Expecting(
         consent=participant.consent_at is None,
-        findings=tuple(state.findings),
-        ballot=phase == PhaseKind.RANK,
-        welcome={PhaseKind.OBSERVE: "observation", PhaseKind.PROPOSE: "proposal"}.get(phase),
+        findings=tuple(findings),
+        ballot=kind == PhaseKind.RANK,
+        welcome={PhaseKind.OBSERVE: "observation", PhaseKind.PROPOSE: "proposal"}.get(kind),
         questions=questions,
         questionnaire=questionnaire.key if questionnaire is not None else None,
         offered=offered,
