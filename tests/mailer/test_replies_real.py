@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlmodel import select
 
 from consultation import clock, questionnaires
-from mailer import replies, tokens
+from mailer import receiver, replies, tokens
 from mailer.compose import compose
 from models import (
     Answer,
     Consultation,
+    InboundRecord,
     Observation,
     OutboxMessage,
     OutboxStatus,
@@ -264,3 +265,41 @@ async def test_an_old_stance_sent_again_does_not_overwrite_a_newer_answer(
     receipt = (await outbox_rows(db, "email_receipt"))[-1]
     (refused,) = receipt.payload["refused"]
     assert "plus récent" in refused["reason"]
+
+
+async def test_poll_once_drains_the_mailbox_in_batches_of_several_messages(
+    db, clock, tmp_path, dovecot, monkeypatch
+) -> None:
+    # Given seven replies waiting, and batches of three messages a command
+    monkeypatch.setattr(receiver, "BATCH", 3)
+    config = mail_config(
+        tmp_path,
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_username=dovecot.user,
+        imap_password=dovecot.password,
+    )
+    async with db.session() as session:
+        story = await review_story(session)
+    address = tokens.reply_address(config, story.aicha.reply_key)
+    for number in range(7):
+        dovecot.append(reply_message(to=address, body=f"F{number % 3 + 1} oui"))
+    poller = receiver.ImapPoller(config, db)
+    fetches: list[str] = []
+    real_batch = poller._batch
+
+    async def counting(client, uids):
+        fetches.append(",".join(map(str, uids)))
+        return await real_batch(client, uids)
+
+    monkeypatch.setattr(poller, "_batch", counting)
+    # when the poller runs once
+    try:
+        assert await poller.poll_once() == 7
+    finally:
+        await poller.disconnect()
+    # then every message is read, in three fetches, and all are flagged \Seen
+    assert fetches == ["1,2,3", "4,5,6", "7"]
+    assert [message.flags for message in dovecot.fetch_all()] == [("\\Seen",)] * 7
+    async with db.session() as session:
+        assert len((await session.exec(select(InboundRecord))).all()) == 7
