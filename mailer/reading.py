@@ -172,7 +172,11 @@ def _read(config: MailConfig, message: Message, raw: bytes) -> Incoming:
         return reading
     reading.lines = reply_lines(body_text(message))
     first = [line for line in reading.lines if line.strip()][:3]
-    if any(_AUTOMATIC_BODY.search(line) for line in first):
+    # "F1 oui. Je suis absente jusqu'au 10" is a person's reply: only a text without any
+    # command is taken for an automatic one.
+    if any(_AUTOMATIC_BODY.search(line) for line in first) and not any(
+        commands.parse_line(line) for line in reading.lines[: commands.MAX_LINES]
+    ):
         reading.kind, reading.reason, reading.lines = "auto", "automatic text", []
     return reading
 

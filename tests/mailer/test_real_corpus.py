@@ -17,7 +17,7 @@ from typing import Any
 
 from mailer import commands, tokens
 from mailer.reading import read
-from tests.mailer.conftest import DATA, mail_config
+from tests.mailer.conftest import DATA, mail_config, reply_message
 
 REAL = DATA / "real"
 TARGET = 0.95
@@ -164,3 +164,35 @@ def test_at_least_95_percent_of_real_replies_are_understood_exactly(tmp_path) ->
     share = 1 - len(misread) / len(corpus.files)
     assert len(corpus.files) == 82
     assert share >= TARGET, misread
+
+
+def test_every_kind_of_message_is_recognised(tmp_path) -> None:
+    """Vacation messages without RFC 3834 headers are automatic; bounces are bounces."""
+    config = mail_config(tmp_path)
+    corpus = load_corpus()
+    for name, entry in corpus.files.items():
+        kind = read(config, raw_message(config, corpus, name)).kind
+        assert {"auto": "auto-reply"}.get(kind, kind) == entry["kind"], name
+
+
+def test_a_reply_that_mentions_an_absence_is_still_a_reply(tmp_path) -> None:
+    config = mail_config(tmp_path)
+    raw = reply_message(
+        to=tokens.reply_address(config, key_of("aicha")),
+        body="F1 oui\nJe suis absente jusqu'au 10, F2 non : trop vague",
+    )
+    reading = read(config, raw)
+    assert reading.kind == "reply"
+    assert [p.args["codes"] for p in commands.find_commands(reading.lines).commands] == [
+        ["F1"],
+        ["F2"],
+    ]
+
+
+def test_authentication_results_count_only_from_our_own_mx(tmp_path) -> None:
+    config = mail_config(tmp_path, trusted_authserv_id=AUTHSERV_ID)
+    corpus = load_corpus()
+    for name, entry in corpus.files.items():
+        if "authentication" in entry:
+            reading = read(config, raw_message(config, corpus, name))
+            assert reading.authentication == entry["authentication"], name
