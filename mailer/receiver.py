@@ -148,19 +148,19 @@ class ImapPoller:
         return handled
 
     async def _batch(self, client: aioimaplib.IMAP4, uids: list[int]) -> int:
-        """Fetch `uids` in one command, handle each message, then flag them all `\\Seen`."""
+        """Fetch `uids` in one command, act on them in one transaction (a savepoint each), then,
+        once it is committed, flag them all `\\Seen`."""
         wanted = ",".join(str(uid) for uid in uids)
         fetch = await client.uid("fetch", wanted, "(BODY.PEEK[])")
         if fetch.result != "OK":
             raise ImapError(f"UID FETCH failed: {fetch.result}")
-        handled = 0
-        done: list[int] = []
         # A UID missing from the answer was expunged by someone else between SEARCH and FETCH.
-        for uid, raw in _fetched_messages(fetch.lines):
-            outcome = await replies.handle(config=self.config, database=self.database, raw=raw)
-            if outcome.status != "duplicate":
-                handled += 1
-            done.append(uid)
+        fetched = _fetched_messages(fetch.lines)
+        outcomes = await replies.handle_batch(
+            config=self.config, database=self.database, raws=[raw for _, raw in fetched]
+        )
+        handled = sum(outcome.status != "duplicate" for outcome in outcomes)
+        done = [uid for uid, _ in fetched]
         if done:
             seen = ",".join(str(uid) for uid in done)
             store = await client.uid("store", seen, "+FLAGS", "(\\Seen)")

@@ -73,6 +73,33 @@ async def handle(*, config: MailConfig, database: Database, raw: bytes) -> Outco
             return await _record_fault(session, config, reading, exc)
 
 
+async def handle_batch(
+    *, config: MailConfig, database: Database, raws: list[bytes]
+) -> list[Outcome]:
+    """Act on several messages in one transaction, each in its own savepoint.
+
+    One commit for the batch instead of one per message; a fault in one message is recorded
+    against it (its savepoint rolled back) and the others stand. A database that cannot be
+    reached raises: the whole batch is rolled back and left unseen, to be read again.
+    """
+    readings = [read(config, raw) for raw in raws]
+    outcomes: list[Outcome] = []
+    async with database.session() as session:
+        for reading in readings:
+            try:
+                async with session.begin_nested():
+                    outcomes.append(await _act(session, config, reading))
+            except (OperationalError, InterfaceError, ConnectionError):
+                raise
+            except Exception as exc:
+                logger.exception(
+                    "fault while handling inbound email %s", _redact(reading.message_id)
+                )
+                async with session.begin_nested():
+                    outcomes.append(await _record_fault(session, config, reading, exc))
+    return outcomes
+
+
 def _redact(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:12]
 
@@ -458,4 +485,4 @@ async def _record_fault(
     return Outcome("failed", participant.id if participant else None)
 
 
-__all__ = ["Outcome", "handle"]
+__all__ = ["Outcome", "handle", "handle_batch"]
