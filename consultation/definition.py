@@ -116,6 +116,15 @@ class RulesSpec(_Strict):
     digest_hour: time = time(8, 0)
     digest_weekday: int = Field(default=0, ge=0, le=6)
     invitation_days: int = Field(default=30, ge=1, le=365)
+    # The follow phase (after the vote): how often members hear what became of the actions they
+    # touched (nothing is sent when nothing changed), when they are asked whether the plan
+    # progresses as announced (every so many months, 0 for never, and at the end), and after
+    # how many days coordinators are reminded of the decisions still missing once ranking closed.
+    follow_digest: Literal["weekly", "monthly", "quarterly"] = "monthly"
+    follow_questionnaire_months: int = Field(default=12, ge=0, le=60)
+    follow_questionnaire_at_end: bool = True
+    follow_questionnaire_days: int = Field(default=14, ge=1, le=60)
+    decision_reminder_days: int = Field(default=14, ge=1, le=120)
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
@@ -178,6 +187,12 @@ class ConsultationSpec(_Strict):
                     f"({before.kind}) closes"
                 )
         kinds = {phase.kind for phase in self.phases}
+        follows = [i for i, phase in enumerate(self.phases) if phase.kind == PhaseKind.FOLLOW]
+        if follows:
+            if len(follows) > 1 or follows[0] != len(self.phases) - 1:
+                raise ValueError("the follow phase comes once, as the last phase")
+            if PhaseKind.RANK not in kinds:
+                raise ValueError("a follow phase follows the actions ranked: add a rank phase")
         qkeys = [questionnaire.key for questionnaire in self.questionnaires]
         if len(set(qkeys)) != len(qkeys):
             raise ValueError(f"questionnaires: duplicate key in {qkeys}")
