@@ -244,7 +244,7 @@ async def phase_recipients(
 ) -> list[tuple[Participant, Missing]]:
     """Everyone (or everyone in `participant_ids`) who still owes the open `phase` an answer,
     with what exactly is missing."""
-    if phase.status != PhaseStatus.OPEN or phase.kind == PhaseKind.EVALUATE:
+    if phase.status != PhaseStatus.OPEN or phase.kind in (PhaseKind.EVALUATE, PhaseKind.FOLLOW):
         return []
     if clock.now() >= phase.closes_at:
         return []
