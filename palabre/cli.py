@@ -323,6 +323,7 @@ PHASE_WORDS = {
     "propose": N_("propose"),
     "rank": N_("rank"),
     "evaluate": N_("evaluate"),
+    "follow": N_("follow"),
     "scheduled": N_("scheduled"),
     "open": N_("open"),
     "closed": N_("closed"),

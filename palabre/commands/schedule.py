@@ -118,6 +118,9 @@ async def _recipients(
         weekday = state.rules.digest_weekday
         weekly_too = job.at.astimezone(state.zone).weekday() == weekday
         return await audience.digest_readers(weekly_too), False
+    if job.kind in (plan.FOLLOW_DIGEST, plan.FOLLOW_QUESTIONNAIRE):
+        # Only the members who took part in an action that changed, or that is retained.
+        return await audience.answerers(), False
     return None, True
 
 
@@ -128,6 +131,7 @@ def phase_name(kind: str | None) -> str:
         "propose": _("proposals"),
         "rank": _("ranking"),
         "evaluate": _("evaluation"),
+        "follow": _("follow-up of the plan"),
     }
     return names.get(kind or "", kind or "")
 
@@ -153,6 +157,14 @@ def describe(job: plan.PlannedJob) -> str:
         return _("sends the final plan, with what became of each person's contributions")
     if job.kind == plan.DIGEST:
         return _("sends the email digests that have something to say")
+    if job.kind == plan.FOLLOW_DIGEST:
+        return _("tells each member what changed in the actions they took part in")
+    if job.kind == plan.FOLLOW_QUESTIONNAIRE:
+        return _("asks the members whether the actions progress as announced")
+    if job.kind == plan.PLAN_MISSING:
+        return _("reminds the coordinators of the decisions still missing")
+    if job.kind == plan.PLAN_OVERDUE:
+        return _("reminds the coordinators of actions past their due date")
     return job.kind
 
 

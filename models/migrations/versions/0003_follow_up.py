@@ -137,7 +137,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("actionmilestone", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_actionmilestone_decision_id"))
