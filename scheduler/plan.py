@@ -388,6 +388,22 @@ def _follow_digest(
 ) -> list[PlannedJob]:
     c = state.consultation.id
     assert c is not None
+    if follow.phase.status == PhaseStatus.CLOSED:
+        # One last digest tells what changed since the previous one, when the follow-up ends.
+        key = f"{FOLLOW_DIGEST}:{c}:end"
+        if key in state.runs:
+            return []
+        return [
+            PlannedJob(
+                id=f"{FOLLOW_DIGEST}:{c}",
+                kind=FOLLOW_DIGEST,
+                consultation_id=c,
+                at=follow.closes,
+                due=True,
+                run_key=key,
+                phase_id=follow.phase.id,
+            )
+        ]
     is_open = follow.phase.status == PhaseStatus.OPEN
     latest = None
     for at in follow_digest_slots(state, follow):
@@ -430,17 +446,24 @@ def follow_questionnaire_times(
 ) -> list[tuple[int, datetime, bool]]:
     """(number, moment, final) of every follow-up questionnaire of the follow phase."""
     months = int(state.rules.get("follow_questionnaire_months", 12))
+    at_end = bool(state.rules.get("follow_questionnaire_at_end", True))
+    # A periodic questionnaire still open when the one at the end comes would ask twice.
+    last = follow.closes - (
+        timedelta(days=int(state.rules.get("follow_questionnaire_days", 14)))
+        if at_end
+        else timedelta(0)
+    )
     first = follow.opens.astimezone(state.zone).date()
     times: list[tuple[int, datetime, bool]] = []
     if months > 0:
         number = 1
         while True:
             at = digest_slot(state, add_months(first, months * number))
-            if at >= follow.closes:
+            if at >= last:
                 break
             times.append((number, at, False))
             number += 1
-    if state.rules.get("follow_questionnaire_at_end", True):
+    if at_end:
         times.append((len(times) + 1, follow.closes, True))
     return times
 
