@@ -180,12 +180,6 @@ class ConsultationSpec(_Strict):
         keys = [category.key for category in self.categories]
         if len(set(keys)) != len(keys):
             raise ValueError(f"categories: duplicate key in {keys}")
-        for index, (before, after) in enumerate(zip(self.phases, self.phases[1:], strict=False)):
-            if after.opens < before.closes:
-                raise ValueError(
-                    f"phases[{index + 1}] ({after.kind}) opens before phases[{index}] "
-                    f"({before.kind}) closes"
-                )
         kinds = {phase.kind for phase in self.phases}
         follows = [i for i, phase in enumerate(self.phases) if phase.kind == PhaseKind.FOLLOW]
         if follows:
@@ -193,6 +187,12 @@ class ConsultationSpec(_Strict):
                 raise ValueError("the follow phase comes once, as the last phase")
             if PhaseKind.RANK not in kinds:
                 raise ValueError("a follow phase follows the actions ranked: add a rank phase")
+        for index, (before, after) in enumerate(zip(self.phases, self.phases[1:], strict=False)):
+            if after.opens < before.closes:
+                raise ValueError(
+                    f"phases[{index + 1}] ({after.kind}) opens before phases[{index}] "
+                    f"({before.kind}) closes"
+                )
         qkeys = [questionnaire.key for questionnaire in self.questionnaires]
         if len(set(qkeys)) != len(qkeys):
             raise ValueError(f"questionnaires: duplicate key in {qkeys}")

@@ -36,6 +36,7 @@ def test_the_example_consultation_loads_and_reloading_changes_nothing(cli, empty
         "propose",
         "rank",
         "evaluate",
+        "follow",
     ]
     assert status_after["totals"]["invited"] == 30
     assert status_after["participation"]["cooperative"]["invited"] == 5

@@ -44,8 +44,9 @@ async def test_the_example_consultation_has_its_whole_timetable_planned(db, cloc
     # The first digest is the first morning after the opening.
     assert by_id[f"digest:{c}"].at == _at("2027-01-12T08:00:00+01:00")
     kinds = [job.kind for job in jobs]
-    assert kinds.count(plan.PHASE_OPEN) == kinds.count(plan.PHASE_CLOSE) == 5
-    # Four phases are reminded twice; the evaluation has the final questionnaire's reminder.
+    assert kinds.count(plan.PHASE_OPEN) == kinds.count(plan.PHASE_CLOSE) == 6
+    # Four phases are reminded twice; the evaluation has the final questionnaire's reminder,
+    # and the follow-up reminds nobody to answer it.
     assert kinds.count(plan.REMINDER) == 8
     assert kinds.count(plan.QUESTIONNAIRE_OPEN) == 4
     assert kinds.count(plan.QUESTIONNAIRE_REMINDER) == 1
@@ -55,6 +56,8 @@ async def test_the_example_consultation_has_its_whole_timetable_planned(db, cloc
         job for job in jobs if job.kind == plan.QUESTIONNAIRE_OPEN and job.subject == "final"
     )
     assert final.at == final_plan.at  # with the evaluation phase
+    # Two weeks after the ranking closes, the coordinators hear of the decisions still missing.
+    assert by_id[f"plan-missing:{c}"].at == _at("2027-06-21T18:00:00+02:00")
     assert [job.at for job in jobs] == sorted(job.at for job in jobs)
 
 

@@ -49,6 +49,7 @@ def test_the_example_consultation_plan_shows_what_happens_next_and_to_how_many(
         "questionnaire-reminder",
         "questionnaire-close",
         "final-plan",
+        "plan-missing",
     }
 
     text = cli("schedule", "--limit", "3", env=env)
