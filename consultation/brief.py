@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consultation.followup import brief_plan
 from consultation.ranking import personal_order
 
 
@@ -134,6 +135,7 @@ def brief_context(
         "questionnaires_to_come": [
             item["title"] for item in document["questionnaires"] if item["status"] == "scheduled"
         ],
+        "plan": brief_plan(document["plan"], label),
     }
 
 

@@ -1050,6 +1050,34 @@ async def followup_results(*, session: AsyncSession, consultation_id: int) -> li
     return results
 
 
+async def plan_section(*, session: AsyncSession, consultation_id: int) -> dict[str, Any]:
+    """The `plan` section of the results document (docs/results-json.md): `plan_of` with the
+    count of decisions still missing, and every follow-up questionnaire's results."""
+    plan = await plan_of(session=session, consultation_id=consultation_id)
+    return {
+        **plan,
+        "missing_count": len(plan["missing"]),
+        "followup": await followup_results(session=session, consultation_id=consultation_id),
+    }
+
+
+def brief_plan(section: dict[str, Any], label: Any) -> dict[str, Any]:
+    """The plan as the meeting brief shows it: each follow-up answer broken down by category
+    (only categories that answered), labelled with `label(key)`."""
+    rounds = []
+    for found in section["followup"]:
+        actions = []
+        for action in found["actions"]:
+            categories = [
+                {"key": key, "label": label(key), **counts}
+                for key, counts in action["by_category"].items()
+                if sum(counts.values())
+            ]
+            actions.append({**action, "categories": categories})
+        rounds.append({**found, "actions": actions})
+    return {**section, "followup": rounds}
+
+
 # --- reminders to coordinators ---------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 Findings with their confirmation rates (overall and per actor category) and the contest
 reasons; the ranking of the shortlisted actions (Schulze order, Borda scores), overall and per
-category; participation metrics; the evaluation questionnaires. No part of it names anyone. The
+category; participation metrics; the evaluation questionnaires; the plan after the vote (the
+local government's answer to each action, its progress and the members' view of it). No part of
+it names anyone. The
 document's shape is described in `docs/results-json.md`; `FORMAT` changes when it does.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import clock, metrics, questionnaires
+from consultation import clock, followup, metrics, questionnaires
 from consultation.actions import ranking_results
 from consultation.common import get_consultation
 from consultation.findings import finding_results
@@ -62,4 +64,5 @@ async def results(*, session: AsyncSession, consultation_id: int) -> dict[str, A
         "questionnaires": await questionnaires.questionnaire_results(
             session=session, consultation_id=consultation_id
         ),
+        "plan": await followup.plan_section(session=session, consultation_id=consultation_id),
     }

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 
 from babel.messages.pofile import read_po
 
-from consultation import actions, findings, observations, questionnaires
+from consultation import actions, findings, followup, observations, questionnaires
 from consultation.brief import brief_context
 from consultation.results import results
 from models import Channel, Consultation, Participant
@@ -548,3 +548,72 @@ def test_the_report_catalog_agrees_with_the_others_on_every_sentence_they_share(
         if (other := catalog.get(message.id)) is not None and other.string != message.string
     ]
     assert disagreements == []
+
+
+async def test_after_the_vote_the_brief_shows_the_plan_and_the_members_view_by_category(db, clock):
+    async with db.session() as session:
+        story = await a_small_consultation(session, clock)
+        c = story.consultation.id
+        await move_on(session, story.consultation, "evaluate", clock)
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A1",
+            decision="retained",
+            lead="Maison de l'ESS",
+            due="2027-06",
+            actor_label="cli",
+        )
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A2",
+            decision="not retained",
+            reason=FONCIER,
+            actor_label="cli",
+        )
+        await followup.record_progress(
+            session=session,
+            consultation_id=c,
+            code="A1",
+            status="late",
+            note="Le local n'est pas prêt.",
+            actor_label="cli",
+        )
+        await followup.open_round(session=session, consultation_id=c, number=1)
+        people = {person.name: person for person in story.people}
+        for name, view in (("Aïcha Benali", "yes"), ("Gaëlle Simon", "no")):
+            await followup.answer_follow_up(
+                session=session, participant=people[name], code="A1", value=view, channel=TG
+            )
+    async with db.session() as session:
+        document = await results(session=session, consultation_id=c)
+    section = document["plan"]
+    assert section["missing"] == ["A3"] and section["missing_count"] == 1
+    assert [round_["respondents"] for round_ in section["followup"]] == [2]
+    context = brief_context(document, scope_in=[], scope_out=[])
+    html = render("report/brief.html", context, "en")
+    md = render("report/brief.md", context, "fr")
+    page = Page(html)
+    assert page.problems == []
+    assert "1 decision still missing." in page.text("plan")
+    table = page.table("plan")
+    assert table[0] == ["Action", "Decision", "Reason", "Lead", "Due", "Status", "Members' view"]
+    assert table[1][1:] == [
+        "retained",
+        "—",
+        "Maison de l'ESS",
+        "Jun 30, 2027",
+        "late: Le local n'est pas prêt.",
+        "yes 1 · partly 0 · no 1 · don't know 0",
+    ]
+    assert table[2][1:3] == ["not retained", FONCIER]
+    assert page.table("plan", 1) == [
+        ["Category", "yes", "partly", "no", "don't know"],
+        ["Association", "1", "0", "0", "0"],
+        ["Cooperative", "0", "0", "1", "0"],
+    ]
+    assert "**1 décision manque encore.**" in md
+    assert "retenue | — | Maison de l'ESS" in md
+    for person in story.people:
+        assert person.name not in html and person.name not in md
