@@ -36,6 +36,8 @@ from models import (
     EmailStatus,
     Finding,
     FindingVersion,
+    FollowUpAnswer,
+    FollowUpRound,
     InboundRecord,
     Invitation,
     OutboxMessage,
@@ -58,7 +60,8 @@ def _iso(value: datetime | None) -> str | None:
 async def export_data(*, session: AsyncSession, participant: Participant) -> dict[str, Any]:
     """Everything Palabre holds about `participant`, as plain JSON values.
 
-    Sections: profile, consent, observations, stances, proposals, ballot, answers, invitations
+    Sections: profile, consent, observations, stances, proposals, ballot, answers,
+    followup_answers (the follow-up questionnaires after the vote), invitations
     (dates only: the token itself is never stored), messages (template, channel, status and
     dates of each message addressed to them), events (what the audit trail records them doing).
     """
@@ -99,6 +102,7 @@ async def export_data(*, session: AsyncSession, participant: Participant) -> dic
         "proposals": await _proposals(session, participant),
         "ballot": await _ballot(session, participant),
         "answers": await _answers(session, participant),
+        "followup_answers": await _followup_answers(session, participant),
         "invitations": await _invitations(session, participant),
         "messages": await _messages(session, participant),
         "events": await _events(session, participant),
@@ -216,6 +220,30 @@ async def _answers(session: AsyncSession, participant: Participant) -> list[dict
                 entry["choice"] = dict(question.choices[index])
         answers.append(entry)
     return answers
+
+
+async def _followup_answers(session: AsyncSession, participant: Participant) -> list[dict]:
+    rows = (
+        await session.exec(
+            select(FollowUpAnswer, FollowUpRound.number, Action.code)
+            .join(FollowUpRound, FollowUpRound.id == FollowUpAnswer.round_id)
+            .join(Action, Action.id == FollowUpAnswer.action_id)
+            .where(FollowUpAnswer.participant_id == participant.id)
+            .order_by(FollowUpRound.number, FollowUpAnswer.id)
+        )
+    ).all()
+    return [
+        {
+            "questionnaire": number,
+            "action": code,
+            "answer": answer.value,
+            "remark": answer.remark,
+            "channel": answer.channel,
+            "created_at": _iso(answer.created_at),
+            "updated_at": _iso(answer.updated_at),
+        }
+        for answer, number, code in rows
+    ]
 
 
 async def _invitations(session: AsyncSession, participant: Participant) -> list[dict]:

@@ -365,3 +365,24 @@ async def test_coordinators_are_reminded_of_missing_decisions_and_overdue_action
         assert late.participant_id == celine.id
         assert [a["code"] for a in late.payload["actions"]] == ["A3"]
         assert not await messages(session, "plan_overdue", aicha.id)
+
+
+async def test_a_persons_follow_up_answers_are_in_their_data_export(db, clock):
+    async with db.session() as session:
+        consultation, celine, aicha, bruno, _ = await story(session, clock)
+        await followup.decide(
+            session=session,
+            consultation_id=consultation.id,
+            code="A3",
+            decision="retained",
+            by=celine,
+        )
+        await followup.open_round(session=session, consultation_id=consultation.id, number=1)
+        for person, view in ((aicha, "yes"), (bruno, "no")):
+            await followup.answer_follow_up(
+                session=session, participant=person, code="A3", value=view, channel=TG
+            )
+        data = await privacy.export_data(session=session, participant=aicha)
+        assert [
+            (a["questionnaire"], a["action"], a["answer"]) for a in data["followup_answers"]
+        ] == [(1, "A3", "yes")]
