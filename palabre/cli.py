@@ -24,6 +24,7 @@ from palabre.commands import (
     mail,
     observations,
     phases,
+    plan,
     results,
     schedule,
     serve,
@@ -363,7 +364,18 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
 
 # Each module adds its own commands: a group (`palabre phase open`) or a single command
 # (`palabre results`). In this order they are listed by `palabre --help`.
-for module in (schedule, phases, observations, findings, actions, ballots, results, serve, mail):
+for module in (
+    schedule,
+    phases,
+    observations,
+    findings,
+    actions,
+    ballots,
+    plan,
+    results,
+    serve,
+    mail,
+):
     module.register(app)
 
 
