@@ -30,6 +30,7 @@ from bot.handlers import (
     findings,
     observations,
     onboarding,
+    plan,
     privacy,
     questionnaires,
     ranking,
@@ -56,6 +57,7 @@ MENU = [
     ("observe", N_("How to send an observation")),
     ("propose", N_("Propose an action")),
     ("mine", N_("What became of my contributions")),
+    ("plan", N_("The action plan and its progress")),
     ("settings", N_("Language, digest, channel")),
     ("mydata", N_("My data")),
     ("help", N_("Help")),
@@ -127,6 +129,7 @@ def register(application: Application) -> None:
         *ranking.handlers(),
         *questionnaires.handlers(),
         *coordinator.handlers(),
+        *plan.handlers(),
         *settings_handlers.handlers(),
         *privacy.handlers(),
         # Plain text comes last: it is an observation, a proposal, or the answer awaited.
