@@ -6,7 +6,7 @@ and A3 answer) and ranked A3; Chloé ranked A2, A3. Nobody touched A4.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -386,3 +386,26 @@ async def test_a_persons_follow_up_answers_are_in_their_data_export(db, clock):
         assert [
             (a["questionnaire"], a["action"], a["answer"]) for a in data["followup_answers"]
         ] == [(1, "A3", "yes")]
+
+
+async def test_the_follow_up_digest_waits_for_the_end_of_the_quiet_hours_on_telegram(db, clock):
+    async with db.session() as session:
+        consultation, celine, aicha, bruno, _ = await story(session, clock)
+        await followup.decide(
+            session=session,
+            consultation_id=consultation.id,
+            code="A3",
+            decision="retained",
+            by=celine,
+        )
+        # 06:30 in Paris, inside the quiet hours (21:00-08:00).
+        clock.set(datetime(2026, 4, 1, 4, 30, tzinfo=UTC))
+        await followup.send_follow_digest(
+            session=session, consultation_id=consultation.id, since=None, until=clock.now()
+        )
+        sent = {m.participant_id: m for m in await messages(session, "follow_digest")}
+        assert sent[aicha.id].channel == Channel.TELEGRAM
+        assert sent[aicha.id].next_attempt_at == datetime(2026, 4, 1, 6, 0, tzinfo=UTC)
+        # Email is not a push in the night: it goes at once.
+        assert sent[bruno.id].channel == Channel.EMAIL
+        assert sent[bruno.id].next_attempt_at == clock.now()
