@@ -751,7 +751,6 @@ async def send_follow_digest(
             "since": _iso(since),
             "timezone": consultation.timezone,
             "actions": items,
-            "touched_count": sum(1 for item in items if item["touched"]),
         }
         written += await outbox.notify(
             session=session,
@@ -790,6 +789,7 @@ async def open_round(
     number: int,
     final: bool = False,
     participant_ids: Collection[int] | None = None,
+    actor_label: str = "scheduler",
 ) -> FollowUpRound:
     """Open follow-up questionnaire `number` (once) and ask each member about the retained
     actions they touched (template "followup_questionnaire"); asking again writes nothing."""
@@ -820,7 +820,7 @@ async def open_round(
             session=session,
             consultation_id=consultation_id,
             action="followup.opened",
-            actor_label="scheduler",
+            actor_label=actor_label,
             subject=str(number),
             detail={"final": final},
         )

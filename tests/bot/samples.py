@@ -317,7 +317,6 @@ OUTBOX: dict[str, dict[str, Any]] = {
             },
             {**REFUSED, "changes": ["decision"], "ticked": [], "touched": []},
         ],
-        "touched_count": 1,
     },
     "followup_questionnaire": {
         "number": 1,
