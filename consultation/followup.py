@@ -33,10 +33,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox
+from consultation.common import (
+    actor_of,
+    clean_text,
+    code_key,
+    get_consultation,
+    normalize_code,
+    people_to_tell,
+    require_coordinator,
+    rules,
+)
 from consultation.errors import NotFound, PhaseClosed, UserError
-from consultation.findings import code_key, dialect_insert, normalize_code
-from consultation.observations import DEFAULT_MAX_LENGTH, clean_text, rule
-from consultation.phases import actor_of, people_to_tell, require_coordinator
 from consultation.preferences import has_consented, require_consent
 from consultation.ranking import personal_order
 from models import (
@@ -48,7 +55,6 @@ from models import (
     Ballot,
     Cadence,
     Channel,
-    Consultation,
     Decision,
     FindingVersion,
     FollowUpAnswer,
@@ -63,6 +69,7 @@ from models import (
     Stance,
     StanceChoice,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +178,6 @@ def parse_due(text: str) -> date:
 
 
 # --- reading the plan ------------------------------------------------------------------------
-
-
-async def _consultation(session: AsyncSession, consultation_id: int) -> Consultation:
-    consultation = await session.get(Consultation, consultation_id)
-    if consultation is None:
-        raise NotFound("consultation.unknown", slug=str(consultation_id))
-    return consultation
 
 
 async def ranking_closed_at(*, session: AsyncSession, consultation_id: int) -> datetime | None:
@@ -373,12 +373,12 @@ async def decide(
     same answer again changes nothing and tells nobody twice.
     """
     require_coordinator(by, consultation_id)
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     if await ranking_closed_at(session=session, consultation_id=consultation_id) is None:
         raise UserError("plan.ranking_not_over")
     action = await _decidable(session, consultation_id, code)
     choice = decision if isinstance(decision, Decision) else parse_decision(decision)
-    limit = rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH)
+    limit = rules(consultation).observation_max_length
     reason = _text(reason, limit)
     wording = _text(wording, limit)
     if choice != Decision.RETAINED and reason is None:
@@ -506,7 +506,7 @@ async def record_progress(
     abandoned) and tick milestones by number. Each change is dated and audited; repeating the
     same report changes nothing."""
     require_coordinator(by, consultation_id)
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     action = await _decidable(session, consultation_id, code)
     row = (
         await session.exec(select(ActionDecision).where(ActionDecision.action_id == action.id))
@@ -522,7 +522,7 @@ async def record_progress(
             raise UserError("plan.unknown_status", value=str(status))
     if chosen is None and not tick:
         raise UserError("plan.nothing_to_record", action=action.code)
-    note = _text(note, rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH))
+    note = _text(note, rules(consultation).observation_max_length)
     if chosen in NEEDS_NOTE and note is None:
         raise UserError("plan.note_required", action=action.code, status=str(chosen))
     milestones = (await milestones_of(session=session, decision_ids=[row.id])).get(  # type: ignore[list-item]
@@ -696,7 +696,7 @@ async def send_follow_digest(
     retained in that time, each action once. Nobody hears anything when nothing changed for
     them. The dedupe key is per person and `until`: running it twice writes it once.
     """
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     changes = await _changes(session, consultation_id, since, until)
     if not changes:
         return 0
@@ -793,11 +793,11 @@ async def open_round(
 ) -> FollowUpRound:
     """Open follow-up questionnaire `number` (once) and ask each member about the retained
     actions they touched (template "followup_questionnaire"); asking again writes nothing."""
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     current = clock.now()
-    days = rule(consultation, "follow_questionnaire_days", 14)
+    days = rules(consultation).follow_questionnaire_days
     statement = (
-        dialect_insert(session)(FollowUpRound)
+        insert_for(session)(FollowUpRound)
         .values(
             consultation_id=consultation_id,
             number=number,
@@ -937,7 +937,9 @@ async def answer_follow_up(
     if found is None:
         raise PhaseClosed("plan.no_followup")
     view = value if isinstance(value, FollowUpView) else parse_view(value)
-    consultation = await _consultation(session, participant.consultation_id)
+    consultation = await get_consultation(
+        session=session, consultation_id=participant.consultation_id
+    )
     action = (
         await session.exec(
             select(Action)
@@ -951,9 +953,9 @@ async def answer_follow_up(
     )
     if action is None or action.id not in asked:
         raise UserError("plan.not_asked", action=normalize_code(code) or code)
-    remark = _text(remark, rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH))
+    remark = _text(remark, rules(consultation).observation_max_length)
     current = clock.now()
-    statement = dialect_insert(session)(FollowUpAnswer).values(
+    statement = insert_for(session)(FollowUpAnswer).values(
         round_id=found.id,
         participant_id=participant.id,
         action_id=action.id,
@@ -993,7 +995,7 @@ async def followup_results(*, session: AsyncSession, consultation_id: int) -> li
     answers, counts: {view: n}, by_category: {category: {view: n}}, remarks}]}. Remarks are
     listed without names, in a shuffled order fixed by the round, the action and the texts.
     """
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     keys = [category["key"] for category in consultation.categories]
     rounds = (
         await session.exec(
@@ -1114,7 +1116,7 @@ async def remind_missing_decisions(*, session: AsyncSession, consultation_id: in
 async def overdue(*, session: AsyncSession, consultation_id: int) -> list[ActionDecision]:
     """Retained actions whose due date has passed (in the consultation's zone) with no progress
     reported since, and not finished."""
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     today = clock.now().astimezone(ZoneInfo(consultation.timezone or "Europe/Paris")).date()
     found = []
     for decision in (await decisions_of(session=session, consultation_id=consultation_id)).values():
@@ -1141,7 +1143,7 @@ async def remind_overdue(*, session: AsyncSession, consultation_id: int, key: st
     ]
     if not late:
         return 0
-    consultation = await _consultation(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     actions = {
         a.id: a for a in await decidable_actions(session=session, consultation_id=consultation_id)
     }

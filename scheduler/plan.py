@@ -340,7 +340,7 @@ def _follow_jobs(
     ranked = all(e.phase.status == PhaseStatus.CLOSED for e in ranks)
     start = max(e.closes for e in ranks)
     jobs: list[PlannedJob] = []
-    every = timedelta(days=int(state.rules.get("decision_reminder_days", 14)))
+    every = timedelta(days=state.rules.decision_reminder_days)
     reached = max(int((now - start) / every), 0) if ranked else 0
     for number in (reached, reached + 1):
         at = start + every * number
@@ -372,7 +372,7 @@ def _follow_jobs(
 
 def follow_digest_slots(state: ConsultationState, follow: PhaseEstimate) -> Iterator[datetime]:
     """The follow-up digest moments: from the follow phase's opening, every period."""
-    days, months = FOLLOW_DIGEST_STEP.get(str(state.rules.get("follow_digest", "monthly")), (0, 1))
+    days, months = FOLLOW_DIGEST_STEP[state.rules.follow_digest]
     first = follow.opens.astimezone(state.zone).date()
     if digest_slot(state, first) < follow.opens:
         first += timedelta(days=1)
@@ -445,13 +445,11 @@ def follow_questionnaire_times(
     state: ConsultationState, follow: PhaseEstimate
 ) -> list[tuple[int, datetime, bool]]:
     """(number, moment, final) of every follow-up questionnaire of the follow phase."""
-    months = int(state.rules.get("follow_questionnaire_months", 12))
-    at_end = bool(state.rules.get("follow_questionnaire_at_end", True))
+    months = state.rules.follow_questionnaire_months
+    at_end = state.rules.follow_questionnaire_at_end
     # A periodic questionnaire still open when the one at the end comes would ask twice.
     last = follow.closes - (
-        timedelta(days=int(state.rules.get("follow_questionnaire_days", 14)))
-        if at_end
-        else timedelta(0)
+        timedelta(days=state.rules.follow_questionnaire_days) if at_end else timedelta(0)
     )
     first = follow.opens.astimezone(state.zone).date()
     times: list[tuple[int, datetime, bool]] = []
