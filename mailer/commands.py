@@ -32,14 +32,14 @@ from typing import Any, ClassVar
 from jinja2 import TemplateNotFound
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import observations, preferences, privacy, questionnaires, trace
+from consultation import followup, observations, preferences, privacy, questionnaires, trace
 from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
 from mailer.config import MailConfig
-from models import Cadence, Channel, Participant, StanceChoice
+from models import Cadence, Channel, FollowUpView, Participant, StanceChoice
 from templates.render import localized, render_error
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ EXCERPT = 160
 TRACE_EXCERPT = 300
 
 # The emails commands answer with (see `Letter`), all written to the email channel only.
-LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten")
+LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten", "plan")
 # What a person may write, by language; and that, for each value a command's word chooses.
 Words = dict[str, tuple[str, ...]]
 Choices = dict[str, Words]
@@ -725,16 +725,99 @@ class ForgetCommand(Command):
 
 # The one list of commands, in the order HELP shows them. Their words do not overlap, so the
 # order does not change which command reads a line.
+
+
+class FollowUpCommand(Command):
+    """`A3 oui`, `A3 en partie : le guichet n'ouvre que le mardi`: whether action A3 progresses
+    as announced, in the follow-up questionnaire that is open (a remark is optional)."""
+
+    name = "followup"
+    choices: ClassVar[Choices] = {
+        FollowUpView.YES.value: {"fr": ("oui", "ok"), "en": ("yes",)},
+        FollowUpView.PARTLY.value: {
+            "fr": ("en partie", "partiellement", "un peu"),
+            "en": ("partly", "partially", "in part"),
+        },
+        FollowUpView.NO.value: {"fr": ("non", "pas du tout"), "en": ("no", "not at all")},
+        FollowUpView.UNKNOWN.value: {
+            "fr": ("ne sais pas", "je ne sais pas", "nsp", "sans avis"),
+            "en": ("don't know", "dont know", "do not know", "unknown"),
+        },
+    }
+    # Its lines begin with an action's code, which is how they are known.
+    starts_a_line = False
+    takes_paragraph = True
+    _code = re.compile(r"^\s*[\[(]?\s*A\s?(\d{1,4})\s*[\])]?", re.I)
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        match = self._code.match(line)
+        if match is None:
+            return None
+        found = _starts_with_word(line[match.end() :].lstrip(_SEPARATORS), self.spellings())
+        if found is None:
+            return None
+        word, rest = found
+        return {
+            "code": f"A{int(match.group(1))}",
+            "view": self.choice_of(word),
+            "remark": rest.lstrip(_SEPARATORS).strip(),
+        }
+
+    def target(self, args: dict[str, Any]) -> str:
+        return f"followup:{args['code']}"
+
+    def continues(self, args: dict[str, Any]) -> bool:
+        # A remark may run over several lines; a bare answer is complete.
+        return bool(args["remark"])
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        args["remark"] = f"{args['remark']}\n{more}".strip()
+
+    async def process(self, *, session, participant, args, config):
+        await followup.answer_follow_up(
+            session=session,
+            participant=participant,
+            code=args["code"],
+            value=args["view"],
+            remark=args["remark"] or None,
+            channel=Channel.EMAIL,
+        )
+        return Processed(
+            kind="followup",
+            code=args["code"],
+            value=args["view"],
+            reason=_excerpt(args["remark"]) if args["remark"] else "",
+        )
+
+
+class PlanCommand(_WordCommand):
+    """The whole plan after the vote, with each action's answer and progress, as an email."""
+
+    name = "plan"
+    words: ClassVar[Words] = {
+        "fr": ("PLAN", "le plan", "plan d'actions", "plan d’actions"),
+        "en": ("PLAN", "the plan", "action plan"),
+    }
+    in_subject = True
+    brings_back = False
+
+    async def process(self, *, session, participant, args, config):
+        plan = await followup.plan_of(session=session, consultation_id=participant.consultation_id)
+        return Processed(kind="plan", letter=Letter(template="plan", payload={"plan": plan}))
+
+
 COMMANDS: tuple[Command, ...] = (
     StanceCommand(),
     RankCommand(),
     AnswerCommand(),
+    FollowUpCommand(),
     ObservationCommand(),
     ProposalCommand(),
     CadenceCommand(),
     ConsentCommand(),
     LocaleCommand(),
     MineCommand(),
+    PlanCommand(),
     MyDataCommand(),
     ForgetCommand(),
     StopCommand(),
