@@ -33,6 +33,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox
+from consultation.actions import ranking_results
 from consultation.common import (
     actor_of,
     clean_text,
@@ -273,10 +274,8 @@ async def plan_of(*, session: AsyncSession, consultation_id: int) -> dict[str, A
     "decisions": {decision: count}, "statuses": {status: count}}. `members` is the members'
     view of the latest follow-up questionnaire that asked about it (counts per answer), or None.
     """
-    from consultation.trace import action_ranks  # trace reads the plan too
-
     closed = await ranking_closed_at(session=session, consultation_id=consultation_id)
-    ranks = await action_ranks(session=session, consultation_id=consultation_id) if closed else {}
+    ranks = await _ranks(session, consultation_id) if closed else {}
     actions = await decidable_actions(session=session, consultation_id=consultation_id)
     decisions = await decisions_of(session=session, consultation_id=consultation_id)
     milestones = await milestones_of(
@@ -287,8 +286,7 @@ async def plan_of(*, session: AsyncSession, consultation_id: int) -> dict[str, A
     for action in actions:
         decision = decisions.get(action.id)  # type: ignore[arg-type]
         state = action_state(action, decision, milestones.get(decision.id, []) if decision else [])
-        rank = ranks.get(action.code)
-        state["rank"] = rank["rank"] if rank else None
+        state["rank"] = ranks.get(action.code)
         state["members"] = views.get(action.id)  # type: ignore[arg-type]
         rows.append(state)
     rows.sort(
@@ -302,6 +300,12 @@ async def plan_of(*, session: AsyncSession, consultation_id: int) -> dict[str, A
         "decisions": dict(Counter(row["decision"] for row in rows if row["decision"])),
         "statuses": dict(Counter(row["status"] for row in rows if row["status"])),
     }
+
+
+async def _ranks(session: AsyncSession, consultation_id: int) -> dict[str, int]:
+    """Shortlisted action code → its final rank (shared by tied actions)."""
+    results = await ranking_results(session=session, consultation_id=consultation_id)
+    return {row["code"]: row["rank"] for row in results["overall"]["table"]}
 
 
 async def _latest_views(session: AsyncSession, consultation_id: int) -> dict[int, dict[str, int]]:
