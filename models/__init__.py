@@ -26,6 +26,7 @@ from models.enums import (
     ScopeStatus,
     StanceChoice,
 )
+from models.meetings import Meeting, MeetingBallot, MeetingStance
 from models.messaging import AuditEvent, InboundRecord, JobRun, OutboxMessage
 from models.people import DialogueState, Invitation, Participant
 from models.questionnaires import Answer, Question, Questionnaire
@@ -49,6 +50,9 @@ __all__ = [
     "InboundRecord",
     "Invitation",
     "JobRun",
+    "Meeting",
+    "MeetingBallot",
+    "MeetingStance",
     "Observation",
     "OutboxMessage",
     "OutboxStatus",
