@@ -365,6 +365,14 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
 for module in (schedule, phases, observations, findings, actions, ballots, results, serve, mail):
     module.register(app)
 
+from palabre.commands import meeting  # noqa: E402
+
+meeting.register(app)
+
+from palabre.commands import export  # noqa: E402
+
+export.register(app)
+
 
 def main() -> None:
     app()
