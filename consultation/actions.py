@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -549,9 +549,23 @@ async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dic
     _, per_group = ranking.rank_by_category(codes, grouped)
     balanced = ranking.balanced(codes, grouped)
     texts = {a.code: a.text for a in actions}
+    answers: dict[int, list[str]] = defaultdict(list)
+    for action_id, code in (
+        await session.execute(
+            select(ActionFinding.action_id, Finding.code)
+            .join(Finding, Finding.id == ActionFinding.finding_id)
+            .where(ActionFinding.action_id.in_(list(code_of)))  # type: ignore[attr-defined]
+        )
+    ).all():
+        answers[action_id].append(code)
+    for codes_of_action in answers.values():
+        codes_of_action.sort(key=code_key)
     return {
         "k": min(rules(consultation).ballot_k, len(codes)),
-        "candidates": [{"code": a.code, "text": a.text} for a in actions],
+        "candidates": [
+            {"code": a.code, "text": a.text, "findings": answers.get(a.id, [])}  # type: ignore[arg-type]
+            for a in actions
+        ],
         "ballots": overall.ballots,
         "ballots_by_category": {key: counts.get(key, 0) for key in categories},
         "overall": {**overall.as_dict(), "table": _table(overall, texts)},
