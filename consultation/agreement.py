@@ -1,0 +1,171 @@
+"""What the room needs to argue about, read from the results document.
+
+Pure functions over `consultation.results` (plain JSON in, plain JSON out), so the meeting
+brief shows figures a coordinator can check by hand:
+
+- for each finding, which groups of actors confirm it and which diverge (`finding_agreement`);
+- for each shortlisted action, which groups put it in their top five (`action_support`);
+- whether the first place was a close call (`first_place`), and whether Borda agrees;
+- where the ranking in which every category weighs the same differs from the count of all
+  ballots (`compare_rankings`);
+- contest reasons, identical ones counted together (`grouped_reasons`).
+
+Every breakdown goes through `anonymity.groups`: a category with fewer than five respondents is
+counted in "other".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from consultation import anonymity
+
+# A group confirms a finding when more of its members confirm than contest it.
+CONFIRMS = 0.5
+# A category "supports" an action it ranks among its first five.
+SUPPORT_DEPTH = 5
+# A first place won by at most this share of the ballots (and by at least one ballot) is close.
+CLOSE_SHARE = 0.05
+
+SHARED, DIVIDES, REJECTED, UNANSWERED = "shared", "divides", "rejected", "unanswered"
+
+
+def _rate(confirm: int, contest: int) -> float | None:
+    sided = confirm + contest
+    return round(confirm / sided, 4) if sided else None
+
+
+def finding_agreement(finding: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    """The finding's answers by group, and whether the groups agree.
+
+    `state` is "shared" when every group that took a side confirms by a majority, "rejected" when
+    none does, "divides" otherwise ("unanswered" when nobody took a side). Without a breakdown
+    (fewer than ten answers, say), the state is read from the overall answers alone.
+    """
+    by_category = finding["by_category"]
+    shown = anonymity.groups({key: row["answers"] for key, row in by_category.items()}, order)
+    rows = []
+    if shown.broken_down:
+        for key, row in anonymity.regroup(
+            by_category, shown, ("confirm", "contest", "abstain", "answers")
+        ).items():
+            rows.append({"key": key, **row, "rate": _rate(row["confirm"], row["contest"])})
+    sided = [row for row in rows if row["rate"] is not None]
+    if not sided:
+        rate = finding["confirmation_rate"]
+        state = UNANSWERED if rate is None else (SHARED if rate > CONFIRMS else REJECTED)
+    elif all(row["rate"] > CONFIRMS for row in sided):
+        state = SHARED
+    elif not any(row["rate"] > CONFIRMS for row in sided):
+        state = REJECTED
+    else:
+        state = DIVIDES
+    return {
+        "state": state,
+        "groups": rows,
+        "merged": list(shown.merged),
+        "confirming": [row["key"] for row in sided if row["rate"] > CONFIRMS],
+        "diverging": [row["key"] for row in sided if row["rate"] <= CONFIRMS],
+    }
+
+
+def _ranks(table: Iterable[dict[str, Any]]) -> dict[str, int]:
+    return {row["code"]: row["rank"] for row in table}
+
+
+def action_support(ranking: dict[str, Any], groups: Sequence[str]) -> dict[str, list[str]]:
+    """For each shortlisted action, the groups that rank it among their first five."""
+    support: dict[str, list[str]] = {item["code"]: [] for item in ranking["candidates"]}
+    for key in groups:
+        for code, rank in _ranks(ranking["by_group"][key]["table"]).items():
+            if rank <= SUPPORT_DEPTH and code in support:
+                support[code].append(key)
+    return support
+
+
+def first_place(result: dict[str, Any]) -> dict[str, Any] | None:
+    """How the first place was won: tied, in a close duel, or clearly (None without ballots).
+
+    The duel is the first against the best-placed of the rest: `won` ballots prefer the first,
+    `lost` the other. It is close when the margin is at most `CLOSE_SHARE` of the ballots (one
+    ballot at least). `borda_first` is the action with the highest Borda score when it is not the
+    Schulze winner (None when they agree).
+    """
+    if not result["ballots"] or not result["tiers"]:
+        return None
+    top = result["tiers"][0]
+    borda = result["borda"]
+    best = max(borda.values()) if borda else None
+    borda_top = sorted(code for code, score in borda.items() if score == best)
+    disagree = sorted(top) != borda_top
+    if len(top) > 1:
+        return {"kind": "tied", "first": list(top), "borda_first": borda_top if disagree else None}
+    first = top[0]
+    runner = next((tier for tier in result["tiers"][1:]), [])
+    if not runner:
+        return {"kind": "alone", "first": [first], "borda_first": None}
+    second = max(runner, key=lambda code: (borda[code], code))
+    won = result["pairwise"][first][second]
+    lost = result["pairwise"][second][first]
+    margin = won - lost
+    close = margin <= max(1, CLOSE_SHARE * result["ballots"])
+    return {
+        "kind": "close" if close else "clear",
+        "first": [first],
+        "second": second,
+        "won": won,
+        "lost": lost,
+        "borda_first": borda_top if disagree else None,
+    }
+
+
+def compare_rankings(overall: dict[str, Any], balanced: dict[str, Any]) -> dict[str, Any]:
+    """Each action's rank counting every ballot once and with every category weighing the same."""
+    equal = _ranks(balanced["table"])
+    rows = [
+        {
+            "code": row["code"],
+            "text": row["text"],
+            "rank": row["rank"],
+            "tied": row["tied"],
+            "balanced_rank": equal.get(row["code"]),
+            "differs": equal.get(row["code"]) != row["rank"],
+        }
+        for row in overall["table"]
+    ]
+    return {
+        "rows": rows,
+        "same_first": set(overall["tiers"][:1][0] if overall["tiers"] else [])
+        == set(balanced["tiers"][:1][0] if balanced["tiers"] else []),
+        "differences": sum(1 for row in rows if row["differs"]),
+    }
+
+
+def _same(text: str) -> str:
+    return re.sub(r"[\s.!…]+$", "", " ".join(text.casefold().split()))
+
+
+def grouped_reasons(reasons: Iterable[str]) -> list[dict[str, Any]]:
+    """Reasons with identical ones counted together (case, spaces, final dots aside).
+
+    Repeated reasons come first, most frequent first; the others keep the order they came in.
+    Each group shows the first wording met.
+    """
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    order: list[str] = []
+    for reason in reasons:
+        text = reason.strip()
+        if not text:
+            continue
+        key = _same(text)
+        if key not in first:
+            first[key] = text
+            order.append(key)
+        counts[key] += 1
+    repeated = sorted((key for key in order if counts[key] > 1), key=lambda key: -counts[key])
+    single = [key for key in order if counts[key] == 1]
+    return [{"text": first[key], "count": counts[key]} for key in repeated + single]
