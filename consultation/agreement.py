@@ -169,3 +169,203 @@ def grouped_reasons(reasons: Iterable[str]) -> list[dict[str, Any]]:
     repeated = sorted((key for key in order if counts[key] > 1), key=lambda key: -counts[key])
     single = [key for key in order if counts[key] == 1]
     return [{"text": first[key], "count": counts[key]} for key in repeated + single]
+
+
+# --- the brief's sections ---------------------------------------------------------------------
+
+
+def _finding_rows(finding: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    agreed = finding_agreement(finding, order)
+    return {**agreed, "groups": [_with_zeroes(row) for row in agreed["groups"]]}
+
+
+def _with_zeroes(row: dict[str, Any]) -> dict[str, Any]:
+    return {"confirm": 0, "contest": 0, "abstain": 0, "answers": 0, **row}
+
+
+def _likert_mean(distribution: dict[str, int]) -> float | None:
+    count = sum(distribution.values())
+    if not count:
+        return None
+    return round(sum(int(point) * n for point, n in distribution.items()) / count, 2)
+
+
+def _questionnaire(item: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    shown = anonymity.groups(item.get("respondents_by_category") or {}, order)
+    questions = []
+    for question in item["questions"]:
+        row: dict[str, Any] = {
+            key: question.get(key)
+            for key in ("position", "kind", "prompt", "answers", "skipped", "mean", "choices")
+        }
+        row["counts"] = question.get("counts")
+        row["distribution"] = question.get("distribution")
+        row["texts"] = [text.strip() for text in question.get("texts", [])]
+        groups = []
+        if shown.broken_down and question["kind"] in {"likert", "choice"}:
+            field = "distribution" if question["kind"] == "likert" else "counts"
+            merged = anonymity.regroup(question["by_category"], shown, ("answers", field))
+            for key in shown.keys:
+                values = merged.get(key)
+                if not values or not values.get("answers"):
+                    continue
+                groups.append(
+                    {
+                        "key": key,
+                        "answers": values["answers"],
+                        "counts": list(values[field].values())
+                        if question["kind"] == "likert"
+                        else values[field],
+                        "mean": _likert_mean(values[field])
+                        if question["kind"] == "likert"
+                        else None,
+                    }
+                )
+        row["groups"] = groups
+        if question["kind"] == "likert":
+            row["counts"] = list((question.get("distribution") or {}).values())
+        questions.append(row)
+    return {
+        "key": item["key"],
+        "title": item["title"],
+        "status": item["status"],
+        "respondents": item["respondents"],
+        "merged": list(shown.merged) if shown.broken_down else [],
+        "broken_down": shown.broken_down,
+        "questions": questions,
+    }
+
+
+def brief_sections(document: dict[str, Any]) -> dict[str, Any]:
+    """What the meeting brief adds to the results: agreement, close calls, equal weight, fates.
+
+    Plain JSON for `templates/report/brief.html`; group keys are category keys or "other".
+    """
+    info = document["consultation"]
+    order = [category["key"] for category in info["categories"]]
+    found = document["findings"]
+    findings_view = []
+    for finding in found:
+        agreed = _finding_rows(finding, order)
+        findings_view.append(
+            {
+                "code": finding["code"],
+                "text": finding["text"],
+                "version": finding["version"],
+                "rate": finding["confirmation_rate"],
+                "confirm": finding["confirm"],
+                "contest": finding["contest"],
+                "abstain": finding["abstain"],
+                "answers": finding["answers"],
+                "state": agreed["state"],
+                "groups": agreed["groups"],
+                "merged": agreed["merged"],
+                "confirming": agreed["confirming"],
+                "diverging": agreed["diverging"],
+                "reasons": grouped_reasons(finding["contest_reasons"]),
+                "history": finding.get("history", []),
+                "from_meetings": finding.get("from_meetings", 0),
+                "awaiting_new_answer": finding["awaiting_new_answer"],
+                "observation_count": finding["observation_count"],
+            }
+        )
+
+    ranking = document["ranking"]
+    group_keys = list(ranking.get("by_group") or {})
+    answers = {item["code"]: item.get("findings", []) for item in ranking["candidates"]}
+    support = action_support(ranking, group_keys) if group_keys else {}
+    ranked = ranking["ballots"] > 0 and bool(ranking["candidates"])
+    compared = compare_rankings(ranking["overall"], ranking["balanced"]) if ranked else None
+    by_group = []
+    for key in group_keys:
+        table = ranking["by_group"][key]["table"]
+        top = [row for row in table if row["rank"] <= SUPPORT_DEPTH]
+        by_group.append(
+            {
+                "key": key,
+                "ballots": ranking["by_group"][key]["ballots"],
+                "top": top,
+                "first": ranking["by_group"][key]["tiers"][0],
+            }
+        )
+    overall_first = set(ranking["overall"]["tiers"][0]) if ranked else set()
+    ranking_view = {
+        "ballots": ranking["ballots"],
+        "groups": group_keys,
+        "merged": (ranking.get("groups") or {}).get("merged", []),
+        "rows": [
+            {
+                **row,
+                "findings": answers.get(row["code"], []),
+                "supported_by": support.get(row["code"], []),
+                "supported_by_all": bool(group_keys)
+                and len(support.get(row["code"], [])) == len(group_keys),
+            }
+            for row in (compared["rows"] if compared else [])
+        ],
+        "borda": {row["code"]: row["borda"] for row in ranking["overall"]["table"]},
+        "same_first": compared["same_first"] if compared else True,
+        "differences": compared["differences"] if compared else 0,
+        "balanced_first": ranking["balanced"]["tiers"][0] if ranked else [],
+        "first_place": first_place(ranking["overall"]) if ranked else None,
+        "by_group": by_group,
+        "differing_groups": [g["key"] for g in by_group if set(g["first"]) != overall_first],
+        "top_ranks": [
+            [
+                next(
+                    (
+                        row["rank"]
+                        for row in ranking["by_group"][key]["table"]
+                        if row["code"] == code
+                    ),
+                    None,
+                )
+                for key in group_keys
+            ]
+            for code in (row["code"] for row in ranking["overall"]["table"])
+        ],
+    }
+
+    observations = document.get("observations") or {}
+    phases = document["phases"]
+    current = next((phase for phase in phases if phase["status"] == "open"), None)
+    upcoming = next((phase for phase in phases if phase["status"] == "scheduled"), None)
+    by_phase = {row["position"]: row for row in document["participation"].get("by_phase", [])}
+    return {
+        "now": current and {"kind": current["kind"], "ends": current["closes_at"]},
+        "next": upcoming and {"kind": upcoming["kind"], "starts": upcoming["opens_at"]},
+        "finished": current is None and upcoming is None and bool(phases),
+        # The heat map's columns: every group some finding shows, "other" last.
+        "finding_groups": [
+            key
+            for key in [*order, anonymity.OTHER]
+            if any(row["key"] == key for f in findings_view for row in f["groups"])
+        ],
+        "findings": findings_view,
+        "shared": [f for f in findings_view if f["state"] == SHARED],
+        "divided": [f for f in findings_view if f["state"] == DIVIDES],
+        "rejected": [f for f in findings_view if f["state"] == REJECTED],
+        "agreement": ranking_view,
+        "questionnaires": [
+            _questionnaire(item, order)
+            for item in document["questionnaires"]
+            if item["status"] != "scheduled"
+        ],
+        "observations": {
+            **{key: value for key, value in observations.items() if key != "out_of_scope_reasons"},
+            "out_of_scope_reasons": grouped_reasons(observations.get("out_of_scope_reasons", [])),
+        },
+        "proposals": document.get("proposals") or {},
+        "meetings": document.get("meetings") or [],
+        "by_phase": [
+            {
+                "kind": phase["kind"],
+                "status": phase["status"],
+                "starts": phase["opened_at"] or phase["opens_at"],
+                "ends": phase["closed_at"] or phase["closes_at"],
+                "contributors": by_phase.get(phase["position"], {}).get("contributors", 0),
+                "contributions": by_phase.get(phase["position"], {}).get("contributions", 0),
+            }
+            for phase in phases
+        ],
+    }

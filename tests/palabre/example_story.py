@@ -68,13 +68,13 @@ FINDINGS = [
 REVISED_F4 = "L'ESS est mal connue des jeunes, des habitants et des élus."
 # Each category's chance of confirming each finding (F1..F7).
 CONFIRM = {
-    "association": [0.9, 0.8, 0.85, 0.7, 0.8, 0.9, 0.6],
-    "cooperative": [0.95, 0.85, 0.8, 0.6, 0.75, 0.85, 0.55],
-    "mutual": [0.8, 0.7, 0.6, 0.7, 0.5, 0.8, 0.5],
-    "network": [0.9, 0.75, 0.85, 0.8, 0.3, 0.85, 0.6],
+    "association": [0.9, 0.8, 0.85, 0.7, 0.3, 0.9, 0.6],
+    "cooperative": [0.95, 0.85, 0.8, 0.6, 0.75, 0.85, 0.25],
+    "mutual": [0.8, 0.4, 0.6, 0.7, 0.5, 0.8, 0.5],
+    "network": [0.9, 0.4, 0.85, 0.8, 0.3, 0.85, 0.6],
     "elected": [0.85, 0.2, 0.3, 0.8, 0.7, 0.5, 0.5],
     "agency": [0.8, 0.3, 0.25, 0.75, 0.6, 0.4, 0.55],
-    "citizen": [0.75, 0.85, 0.7, 0.4, 0.7, 0.7, 0.8],
+    "citizen": [0.75, 0.85, 0.7, 0.3, 0.7, 0.7, 0.8],
 }
 REASONS = [
     "Trop général",
