@@ -200,7 +200,7 @@ def _questionnaire(item: dict[str, Any], order: Sequence[str]) -> dict[str, Any]
         }
         row["counts"] = question.get("counts")
         row["distribution"] = question.get("distribution")
-        row["texts"] = [text.strip() for text in question.get("texts", [])]
+        row["texts"] = grouped_reasons(question.get("texts", []))
         groups = []
         if shown.broken_down and question["kind"] in {"likert", "choice"}:
             field = "distribution" if question["kind"] == "likert" else "counts"
@@ -326,6 +326,14 @@ def brief_sections(document: dict[str, Any]) -> dict[str, Any]:
         ],
     }
 
+    finding_groups = [
+        key
+        for key in [*order, anonymity.OTHER]
+        if any(row["key"] == key for f in findings_view for row in f["groups"])
+    ]
+    for view in findings_view:
+        rates = {row["key"]: row["rate"] for row in view["groups"]}
+        view["cells"] = [rates.get(key) for key in finding_groups]
     observations = document.get("observations") or {}
     phases = document["phases"]
     current = next((phase for phase in phases if phase["status"] == "open"), None)
@@ -336,11 +344,7 @@ def brief_sections(document: dict[str, Any]) -> dict[str, Any]:
         "next": upcoming and {"kind": upcoming["kind"], "starts": upcoming["opens_at"]},
         "finished": current is None and upcoming is None and bool(phases),
         # The heat map's columns: every group some finding shows, "other" last.
-        "finding_groups": [
-            key
-            for key in [*order, anonymity.OTHER]
-            if any(row["key"] == key for f in findings_view for row in f["groups"])
-        ],
+        "finding_groups": finding_groups,
         "findings": findings_view,
         "shared": [f for f in findings_view if f["state"] == SHARED],
         "divided": [f for f in findings_view if f["state"] == DIVIDES],

@@ -2,10 +2,11 @@
 
 Each function takes plain data and the words it prints (already translated by the template that
 calls it, so every word stays in a template) and returns an `<svg>` element. The charts read in
-black and white: shades of grey with hatching and black edges, and the figure itself printed on
-every bar or cell, so a photocopy or a projector with washed-out colours loses nothing. Text
-stays text in the SVG (searchable, selectable, sharp at any size); a chart's text alternative is
-the table beside it in the brief, and its `aria-label` says what it shows.
+black and white: shades of grey with black edges (hatching where a bar is set apart), and the
+figure itself printed on every bar or cell, so a photocopy or a projector with washed-out
+colours loses nothing. Text stays text in the SVG (searchable, selectable, sharp at any size); a
+chart's text alternative is the table or the figures printed beside it in the brief, and its
+`aria-label` says what it shows.
 
 Figures are built with `matplotlib.figure.Figure` directly, not `pyplot`: no global state, no
 GUI backend, safe in a worker thread.
@@ -15,15 +16,15 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
 
 WIDTH = 6.6  # inches: the A4 text width of the brief
-ROW = 0.28  # inches per bar or row of cells
+ROW = 0.24  # inches per bar or row of cells
 GREYS = ("#ffffff", "#d9d9d9", "#a6a6a6", "#6e6e6e", "#262626")
-HATCHES = ("", "///", "...", "\\\\\\", "xxx")
 FONT = {
     "font.family": "DejaVu Sans",
     "font.size": 8,
@@ -59,6 +60,10 @@ def _svg(figure: Any, label: str) -> Markup:
     return Markup(text)  # noqa: S704  (matplotlib's own markup; every label was escaped by it)
 
 
+def _wrapped(labels: Sequence[str], width: int = 14) -> list[str]:
+    return [textwrap.fill(label, width, break_long_words=False) for label in labels]
+
+
 def _frame(axes: Any) -> None:
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
@@ -66,37 +71,31 @@ def _frame(axes: Any) -> None:
 
 
 def participation(
-    rows: Sequence[dict[str, Any]], *, invited: str, contributed: str, label: str
+    rows: Sequence[dict[str, Any]],
+    *,
+    invited: str,
+    contributed: str,
+    label: str,
+    text: Formatter = str,
 ) -> Markup:
-    """Invited and contributed people per category: two bars each, outline and solid."""
-    figure = _figure(0.5 + ROW * 2 * len(rows))
+    """Invited people per category as an outlined bar, those who contributed filled inside it,
+    with "contributed / invited (share)" written at the end."""
+    figure = _figure(0.4 + ROW * 0.85 * len(rows))
     axes = figure.add_subplot()
     names = [row["label"] for row in rows][::-1]
-    positions = range(len(names))
+    positions = list(range(len(names)))
     asked = [row["invited"] for row in rows][::-1]
     came = [row["contributed"] for row in rows][::-1]
+    axes.barh(positions, asked, height=0.7, color="white", edgecolor="black", label=invited)
     axes.barh(
-        [p + 0.2 for p in positions],
-        asked,
-        height=0.4,
-        color="white",
-        edgecolor="black",
-        hatch="///",
-        label=invited,
-    )
-    axes.barh(
-        [p - 0.2 for p in positions],
-        came,
-        height=0.4,
-        color=GREYS[3],
-        edgecolor="black",
+        positions, came, height=0.7, color=GREYS[2], edgecolor="black", hatch="///",
         label=contributed,
-    )
+    )  # fmt: skip
     for p, a, c in zip(positions, asked, came, strict=True):
-        axes.text(a, p + 0.2, f" {a}", va="center")
-        axes.text(c, p - 0.2, f" {c}", va="center")
-    axes.set_yticks(list(positions), names)
-    axes.set_xlim(0, max([*asked, 1]) * 1.15)
+        share = f" ({text(c / a)})" if a else ""
+        axes.text(max(a, c), p, f" {c} / {a}{share}", va="center")
+    axes.set_yticks(positions, names)
+    axes.set_xlim(0, max([*asked, 1]) * 1.3)
     axes.xaxis.set_visible(False)
     axes.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1, 1))
     _frame(axes)
@@ -114,17 +113,13 @@ def heatmap(
     darker_is_higher: bool = True,
 ) -> Markup:
     """A grid of shares (0 to 1): grey from white to black, the value written in each cell."""
-    figure = _figure(0.8 + ROW * 1.2 * len(rows))
+    figure = _figure(0.5 + ROW * 0.9 * len(rows))
     axes = figure.add_subplot()
     for i, row in enumerate(values):
         for j, value in enumerate(row):
             shade = 0.0 if value is None else (value if darker_is_higher else 1 - value)
             grey = 1 - 0.85 * shade
-            axes.add_patch(
-                _rectangle(
-                    (j, i), facecolor=(grey, grey, grey), hatch="" if value is not None else ".."
-                )
-            )
+            axes.add_patch(_rectangle((j, i), facecolor=(grey, grey, grey)))
             axes.text(
                 j + 0.5,
                 i + 0.5,
@@ -135,7 +130,7 @@ def heatmap(
             )
     axes.set_xlim(0, len(columns))
     axes.set_ylim(len(rows), 0)
-    axes.set_xticks([j + 0.5 for j in range(len(columns))], columns)
+    axes.set_xticks([j + 0.5 for j in range(len(columns))], _wrapped(columns))
     axes.xaxis.tick_top()
     axes.set_yticks([i + 0.5 for i in range(len(rows))], rows)
     for side in axes.spines.values():
@@ -172,7 +167,7 @@ def ranks(
         value = lookup[i, j]
         return "" if value is None or value > deepest else str(value)
 
-    figure = _figure(0.8 + ROW * 1.1 * len(rows))
+    figure = _figure(0.45 + ROW * 0.8 * len(rows))
     axes = figure.add_subplot()
     for i, row in enumerate(shares):
         for j, share in enumerate(row):
@@ -189,7 +184,7 @@ def ranks(
             )
     axes.set_xlim(0, len(columns))
     axes.set_ylim(len(rows), 0)
-    axes.set_xticks([j + 0.5 for j in range(len(columns))], columns)
+    axes.set_xticks([j + 0.5 for j in range(len(columns))], _wrapped(columns))
     axes.xaxis.tick_top()
     axes.set_yticks([i + 0.5 for i in range(len(rows))], rows)
     for side in axes.spines.values():
@@ -207,7 +202,7 @@ def bars(
     marked: Sequence[bool] = (),
 ) -> Markup:
     """Horizontal bars, first row on top, the value at the end of each bar; marked rows hatched."""
-    figure = _figure(0.3 + ROW * len(rows))
+    figure = _figure(0.2 + ROW * 0.75 * len(rows))
     axes = figure.add_subplot()
     positions = list(range(len(rows)))[::-1]
     hatches = ["///" if flag else "" for flag in (marked or [False] * len(rows))]
@@ -231,7 +226,7 @@ def stacked(
     label: str,
 ) -> Markup:
     """One 100 % bar per row, split by the counts (e.g. the five points of a Likert scale)."""
-    figure = _figure(0.55 + ROW * len(rows))
+    figure = _figure(0.35 + ROW * 0.75 * len(rows))
     axes = figure.add_subplot()
     positions = list(range(len(rows)))[::-1]
     totals = [sum(row) or 1 for row in counts]
@@ -242,9 +237,8 @@ def stacked(
             positions,
             widths,
             left=left,
-            height=0.65,
+            height=0.8,
             color=GREYS[k % len(GREYS)],
-            hatch=HATCHES[k % len(HATCHES)],
             edgecolor="black",
             linewidth=0.6,
             label=name,
@@ -259,9 +253,6 @@ def stacked(
                     ha="center",
                     va="center",
                     color="white" if grey in GREYS[3:] else "black",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.8}
-                    if HATCHES[k % len(HATCHES)] and grey not in GREYS[3:]
-                    else None,
                 )
         left = [a + b for a, b in zip(left, widths, strict=True)]
     axes.set_yticks(positions, rows)

@@ -61,7 +61,24 @@ def environment(locale: str) -> Environment:
     env.filters["tojson_plain"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["localized"] = lambda value: localized(value, locale)
     env.globals["locale"] = locale
+    env.globals["chart"] = lambda kind, *args, **kwargs: _chart(locale, kind, *args, **kwargs)
     return env
+
+
+def _chart(locale: str, kind: str, *args: Any, text: str = "number", **kwargs: Any) -> Any:
+    """`{{ chart("heatmap", ...) }}` in a template: an SVG from `templates.charts`, numbers
+    written the reader's way (`text="percent"` for shares)."""
+    from templates import charts  # matplotlib loads only when a brief is drawn
+
+    def formatter(value: float) -> str:
+        if text == "percent":
+            return format_percent(value, locale=locale)
+        return format_decimal(value, locale=locale)
+
+    draw = getattr(charts, kind)
+    if kind in {"heatmap", "bars", "participation"}:
+        kwargs["text"] = formatter
+    return draw(*args, **kwargs)
 
 
 def localized(value: Any, locale: str) -> str:
