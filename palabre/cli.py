@@ -20,8 +20,10 @@ from models.db import Database
 from palabre.commands import (
     actions,
     ballots,
+    export,
     findings,
     mail,
+    meeting,
     observations,
     phases,
     results,
@@ -362,16 +364,20 @@ def _status_document(target: Consultation, phases: list[Phase], by_category: dic
 
 # Each module adds its own commands: a group (`palabre phase open`) or a single command
 # (`palabre results`). In this order they are listed by `palabre --help`.
-for module in (schedule, phases, observations, findings, actions, ballots, results, serve, mail):
+for module in (
+    schedule,
+    phases,
+    observations,
+    findings,
+    actions,
+    ballots,
+    meeting,
+    results,
+    export,
+    serve,
+    mail,
+):
     module.register(app)
-
-from palabre.commands import meeting  # noqa: E402
-
-meeting.register(app)
-
-from palabre.commands import export  # noqa: E402
-
-export.register(app)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import typer
 
 from consultation import export, participants
 from models.db import Database
-from palabre.commands.common import _, fail, run
+from palabre.commands.common import ConsultationOption, _, fail, run
 
 
 class ExportFormat(StrEnum):
@@ -23,9 +23,8 @@ class ExportFormat(StrEnum):
     JSON = "json"
 
 
-def register(app: typer.Typer) -> None:
-    """Add `palabre export` to `palabre`."""
-    app.command("export")(export_command)
+def register(root: typer.Typer) -> None:
+    root.command("export")(export_command)
 
 
 def export_command(
@@ -34,9 +33,7 @@ def export_command(
     separator: str = typer.Option(
         ",", "--separator", help="CSV field separator: ',' or ';' (Excel in French)."
     ),
-    consultation: str | None = typer.Option(
-        None, "--consultation", "-c", help="Consultation slug (needed only when there are several)."
-    ),
+    consultation: str | None = ConsultationOption,
 ) -> None:
     """Write observations, findings, stances, actions, ballots and answers, with pseudonyms."""
     if separator not in {",", ";", "\t"}:

@@ -16,22 +16,19 @@ import typer
 from consultation import files, meetings, participants
 from consultation.errors import DefinitionError
 from models.db import Database
-from palabre.commands.common import _, fail, run, settings
+from palabre.commands.common import CLI, ConsultationOption, _, fail, run, settings
 from templates.render import render_error
 
-CLI = "cli"
-
-meeting_app = typer.Typer(
+app = typer.Typer(
     help="What a meeting or a workshop said, recorded anonymously.", no_args_is_help=True
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add `palabre meeting` to `palabre`."""
-    app.add_typer(meeting_app, name="meeting")
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="meeting")
 
 
-@meeting_app.command("import")
+@app.command("import")
 def meeting_import(
     file: Path = typer.Argument(
         ..., help="CSV: kind,category,finding,choice,ranking,text (docs/meeting-format.md)."
@@ -41,9 +38,7 @@ def meeting_import(
     attendance: str = typer.Option(
         ..., "--attendance", help="People present by category, e.g. association=12,elected=3."
     ),
-    consultation: str | None = typer.Option(
-        None, "--consultation", "-c", help="Consultation slug (needed only when there are several)."
-    ),
+    consultation: str | None = ConsultationOption,
 ) -> None:
     """Record a meeting's observations, stances and paper ballots; a bad line imports nothing."""
     try:
