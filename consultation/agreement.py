@@ -66,7 +66,7 @@ def finding_agreement(finding: dict[str, Any], order: Sequence[str]) -> dict[str
     return {
         "state": state,
         "groups": rows,
-        "merged": list(shown.merged),
+        "merged": list(shown.merged) if shown.broken_down else [],
         "confirming": [row["key"] for row in sided if row["rate"] > CONFIRMS],
         "diverging": [row["key"] for row in sided if row["rate"] <= CONFIRMS],
     }

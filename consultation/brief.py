@@ -85,7 +85,7 @@ def brief_context(
     questionnaires = [item for item in document["questionnaires"] if item["status"] != "scheduled"]
     return {
         "brief": agreement.brief_sections(document),
-        "labels": labels,
+        "category_labels": labels,
         "generated_at": document["generated_at"],
         "consultation": {
             "slug": info["slug"],

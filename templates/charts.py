@@ -50,6 +50,8 @@ def _svg(figure: Any, label: str) -> Markup:
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
+    # The RDF metadata block would be read out as "image/svg+xml" by text extraction.
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.DOTALL)
     # Inline in HTML: drop the fixed size in points so CSS can scale it, say what it shows.
     text = re.sub(
         r'<svg([^>]*?) width="[^"]+" height="[^"]+"',
