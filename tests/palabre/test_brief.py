@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+import pytest
 from babel.messages.pofile import read_po
 
 from consultation import actions, findings, observations, questionnaires
@@ -546,3 +547,32 @@ def test_the_report_catalog_agrees_with_the_others_on_every_sentence_they_share(
         if (other := catalog.get(message.id)) is not None and other.string != message.string
     ]
     assert disagreements == []
+
+
+@pytest.mark.parametrize("current", ["observe", "review", "propose", "rank", "evaluate"])
+async def test_a_brief_with_no_answer_at_all_reads_well_in_every_phase(db, clock, current):
+    async with db.session() as session:
+        consultation = await make_consultation(session, current=current, questionnaires=True)
+        for category in ("association", "elected"):
+            await make_participant(session, consultation, category=category)
+    async with db.session() as session:
+        document = await results(session=session, consultation_id=consultation.id)
+    context = brief_context(document, scope_in=["Le champ"], scope_out=[])
+    phase = {
+        "observe": "Observations",
+        "review": "Review of the findings",
+        "propose": "Proposals of actions",
+        "rank": "Ranking of the actions",
+        "evaluate": "Evaluation",
+    }[current]
+    for locale in ("en", "fr"):
+        page = Page(render("report/brief.html", context, locale))
+        assert page.problems == []
+        render("report/brief.md", context, locale)
+        if locale == "en":
+            summary = page.text("summary")
+            assert f"Where we are: {phase} is open until" in summary
+            assert "Who took part: Nobody has contributed yet." in summary
+            assert "No finding has been published yet." in summary
+            assert "No action has been shortlisted yet." in summary
+            assert "No observation has been received yet." in page.text("observations")
