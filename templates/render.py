@@ -9,13 +9,13 @@ the same that the outbox stores.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
@@ -54,7 +54,12 @@ def environment(locale: str) -> Environment:
             seconds, granularity=granularity, threshold=1.1, locale=locale, add_direction=False
         )
 
+    def day_filter(value: Any, fmt: str = "d MMMM") -> str:
+        """A calendar day (an ISO date such as a meeting's) as the reader writes it."""
+        return format_date(date.fromisoformat(str(value)[:10]), fmt, locale=locale)
+
     env.filters["datetime"] = datetime_filter
+    env.filters["day"] = day_filter
     env.filters["duration"] = duration_filter
     env.filters["number"] = lambda value: format_decimal(value, locale=locale)
     env.filters["percent"] = lambda value: format_percent(value, locale=locale)

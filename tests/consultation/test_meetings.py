@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from consultation import actions, findings, meetings
+from bot.text import render_html
+from consultation import actions, findings, meetings, observations, trace
 from consultation.errors import UserError
 from models import Channel, Meeting, MeetingBallot, MeetingStance, Observation
 from tests.consultation.evaluation_story import move_on
@@ -169,3 +170,34 @@ def test_attendance_is_written_as_category_equals_number():
     }
     with pytest.raises(Exception, match="category=number"):
         meetings.parse_attendance("association: 12")
+
+
+async def test_a_finding_drawing_on_a_meeting_says_so_in_each_author_s_trace(db, clock):
+    async with db.session() as session:
+        consultation = await make_consultation(session)
+        aicha = await make_participant(session, consultation, name="Aïcha")
+        mine = await observations.submit_observation(
+            session=session, participant=aicha, text="Les SCOP sont isolées.", channel="telegram"
+        )
+        report = await import_text(
+            session, consultation, HEADER + "observation;elected;;;;Les SCOP manquent d'appui.\n"
+        )
+        said = (
+            await session.exec(
+                select(Observation).where(Observation.meeting_id == report.meeting_id)
+            )
+        ).one()
+        await move_on(session, consultation, "review", clock)
+        await findings.draft_finding(
+            session=session,
+            consultation_id=consultation.id,
+            by=None,
+            text="Les petites coopératives sont isolées.",
+            observation_ids=[mine.id, said.id],
+        )
+        await findings.publish_findings(session=session, consultation_id=consultation.id, by=None)
+        contributions = await trace.contributions_of(session=session, participant=aicha)
+    (finding,) = contributions[0]["findings"]
+    assert finding["meetings"] == ["2026-03-02"]
+    text = render_html("mine", "fr", contributions=trace.summary(contributions))
+    assert "F1" in text and "également soulevé à la réunion du 2 mars" in text
