@@ -134,6 +134,8 @@ BOT: dict[str, dict[str, Any]] = {
     "questionnaire_pick": {"titles": [EVIL]},
     "mine": {"contributions": CONTRIBUTIONS},
     "mydata": {},
+    "report_preparing": {},
+    "report": {"title": EVIL},
     "forget_confirm": {},
     "forgotten": {},
     "forget_kept": {},
