@@ -30,7 +30,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import anonymity
-from consultation.observations import get_consultation_of
+from consultation.common import get_consultation
 from models import (
     Action,
     ActionFinding,
@@ -117,7 +117,7 @@ async def export_tables(
     *, session: AsyncSession, consultation_id: int, key: bytes | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Every table of the export, as lists of plain rows (see `COLUMNS`)."""
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     pseudonym = Pseudonyms(key)
     people = (
         await session.exec(

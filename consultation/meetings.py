@@ -26,11 +26,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, files
-from consultation.actions import DEFAULT_BALLOT_K, actions_of, check_ballot, parse_ballot
+from consultation.actions import actions_of, check_ballot, parse_ballot
+from consultation.common import (
+    actor_of,
+    clean_text,
+    get_consultation,
+    require_coordinator,
+    rules,
+)
 from consultation.errors import DefinitionError, NotFound, UserError
 from consultation.findings import current_text, get_finding
-from consultation.observations import DEFAULT_MAX_LENGTH, clean_text, get_consultation_of, rule
-from consultation.phases import actor_of, require_coordinator, require_open
+from consultation.phases import require_open
 from models import (
     ActionStatus,
     Channel,
@@ -144,7 +150,7 @@ async def import_meeting(
     the same meeting imported twice) is a `UserError` raised at once.
     """
     require_coordinator(by, consultation_id)
-    consultation = await get_consultation_of(session, consultation_id)
+    consultation = await get_consultation(session=session, consultation_id=consultation_id)
     categories = [category["key"] for category in consultation.categories]
     await _check_meeting(session, consultation, meeting, categories)
 
@@ -160,8 +166,8 @@ async def import_meeting(
         session=session, consultation_id=consultation_id, status=ActionStatus.SHORTLISTED
     )
     by_code = {action.code: action for action in shortlist}
-    k = rule(consultation, "ballot_k", DEFAULT_BALLOT_K)
-    limit = rule(consultation, "observation_max_length", DEFAULT_MAX_LENGTH)
+    k = rules(consultation).ballot_k
+    limit = rules(consultation).observation_max_length
 
     report = MeetingImportReport()
     given: Counter[tuple[str, str]] = Counter()

@@ -13,7 +13,8 @@ from typing import Any
 
 import typer
 
-from consultation import export, participants
+from consultation import export
+from consultation.common import get_consultation
 from models.db import Database
 from palabre.commands.common import ConsultationOption, _, fail, run
 
@@ -41,7 +42,7 @@ def export_command(
 
     async def work(database: Database) -> tuple[str, dict[str, list[dict[str, Any]]]]:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             tables = await export.export_tables(session=session, consultation_id=target.id)
             return target.slug, tables
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import typer
 
-from consultation import files, meetings, participants
+from consultation import files, meetings
+from consultation.common import get_consultation
 from consultation.errors import DefinitionError
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, _, fail, run, settings
@@ -55,7 +56,7 @@ def meeting_import(
 
     async def work(database: Database) -> meetings.MeetingImportReport:
         async with database.session() as session:
-            target = await participants.get_consultation(session=session, slug=consultation)
+            target = await get_consultation(session=session, slug=consultation)
             return await meetings.import_meeting(
                 session=session,
                 consultation_id=target.id,

@@ -199,5 +199,5 @@ async def test_a_finding_drawing_on_a_meeting_says_so_in_each_author_s_trace(db,
         contributions = await trace.contributions_of(session=session, participant=aicha)
     (finding,) = contributions[0]["findings"]
     assert finding["meetings"] == ["2026-03-02"]
-    text = render_html("mine", "fr", contributions=trace.summary(contributions))
+    text = render_html("mine", "fr", contributions=trace.summary(contributions)["contributions"])
     assert "F1" in text and "également soulevé à la réunion du 2 mars" in text
