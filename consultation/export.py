@@ -7,7 +7,8 @@ of one export so that answers can be linked, and different from one export to th
 random key is drawn each time), so two exports cannot be joined to follow a person. A category
 with fewer than `anonymity.MIN_GROUP` invited people is given as "other", so a pseudonym never
 points at the one elected official of a small consultation. What a meeting said has no
-pseudonym: it carries the meeting's date instead.
+pseudonym: it carries the meeting's date instead, and its category is "other" when fewer than
+`MIN_GROUP` people of that category were in the room.
 
 `csv_text` writes a table as CSV with every cell a spreadsheet would take for a formula
 neutralised (OWASP's "CSV injection"): a text starting with `=`, `+`, `-`, `@`, a tab or a
@@ -125,14 +126,16 @@ async def export_tables(
         )
     ).all()
     invited = Counter(p.category for p in people if p.role == Role.PARTICIPANT)
-    shown = anonymity.groups(invited, [c["key"] for c in consultation.categories])
+    order = [c["key"] for c in consultation.categories]
+    shown = anonymity.groups(invited, order)
     category_of = {p.id: shown.group(p.category) for p in people}
-    meetings = {
-        m.id: m.held_on.isoformat()
-        for m in (
-            await session.exec(select(Meeting).where(Meeting.consultation_id == consultation_id))
-        ).all()
-    }
+    held = (
+        await session.exec(select(Meeting).where(Meeting.consultation_id == consultation_id))
+    ).all()
+    meetings = {m.id: m.held_on.isoformat() for m in held}
+    # At a meeting, the people of a category are those in the room: two elected officials
+    # present are as easy to tell apart as two on the list.
+    in_room = {m.id: anonymity.groups(m.attendance, order) for m in held}
     phase_of = {
         p.id: p.kind
         for p in (
@@ -238,7 +241,7 @@ async def export_tables(
                 "finding": finding_code[version.finding_id],
                 "version": version.version,
                 "participant": None,
-                "category": s.category,
+                "category": in_room[s.meeting_id].group(s.category),
                 "meeting": meetings.get(s.meeting_id),
                 "choice": s.choice,
                 "reason": s.reason,
@@ -297,7 +300,7 @@ async def export_tables(
     ballots += [
         {
             "participant": None,
-            "category": b.category,
+            "category": in_room[b.meeting_id].group(b.category),
             "meeting": meetings.get(b.meeting_id),
             "ranking": codes(b.ranking),
             "channel": "meeting",

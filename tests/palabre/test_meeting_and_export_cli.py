@@ -36,25 +36,39 @@ def test_a_meeting_file_with_a_bad_line_imports_nothing_then_the_corrected_one_c
     assert "Nothing imported" in refused.output
     assert json.loads(cli("results", "--json", env=env).stdout)["ranking"]["ballots"] == 9
 
-    meeting.write_bytes((HEADER + "\r\n".join(lines[:2]) + "\r\n").encode("cp1252"))
-    done = cli("meeting", "import", str(meeting), *options, "association=20, elected=3", env=env)
+    corrected = [*lines[:2], "classement;elected;;;A1;"]
+    meeting.write_bytes((HEADER + "\r\n".join(corrected) + "\r\n").encode("cp1252"))
+    present = "association=20, elected=3 citizen=2"
+    done = cli("meeting", "import", str(meeting), *options, present, env=env)
     assert done.exit_code == 0, done.output
     assert "Meeting of 2026-03-08 at Salle des fêtes recorded: 0 observations" in done.output
-    assert "2 ballots" in done.output
+    assert "3 ballots" in done.output
     document = json.loads(cli("results", "--json", env=env).stdout)
-    assert document["ranking"]["ballots"] == 11
+    assert document["ranking"]["ballots"] == 12
     assert document["meetings"] == [
         {
             "held_on": "2026-03-08",
             "place": "Salle des fêtes",
-            "attendance": {"association": 20, "elected": 3},
-            "attended": 23,
+            "attendance": {"association": 20, "elected": 3, "citizen": 2},
+            "attended": 25,
             "observations": 0,
             "stances": 0,
-            "ballots": 2,
+            "ballots": 3,
         }
     ]
-    again = cli("meeting", "import", str(meeting), *options, "association=20", env=env)
+    # In the export, the meeting's ballots carry its date, and no pseudonym; the three elected
+    # officials and two residents present are "other", five together.
+    out = tmp_path / "export"
+    assert cli("export", "--out", str(out), "--format", "json", env=env).exit_code == 0
+    (path,) = out.glob("*-ballots.json")
+    from_meeting = [row for row in json.loads(path.read_text("utf-8")) if row["meeting"]]
+    assert [(row["category"], row["participant"]) for row in from_meeting] == [
+        ("association", None),
+        ("association", None),
+        ("other", None),
+    ]
+    assert {row["meeting"] for row in from_meeting} == {"2026-03-08"}
+    again = cli("meeting", "import", str(meeting), *options, present, env=env)
     assert again.exit_code == 1 and "has already been imported" in again.output
 
 
