@@ -37,6 +37,7 @@ from models import (
     FindingObservation,
     FindingStatus,
     FindingVersion,
+    Meeting,
     Observation,
     Participant,
     Phase,
@@ -216,9 +217,23 @@ class _Tracer:
                 "version": finding.current_version,
                 "status": finding.status,
                 "actions": await self.actions_for(finding.id),
+                "meetings": await self.meetings_for(finding.id),
             }
         # A copy: the caller's document must not share (and so alter) the cached one.
         return copy.deepcopy(self._finding_views[finding.id])
+
+    async def meetings_for(self, finding_id: int) -> list[str]:
+        """The days of the meetings whose observations the finding also draws on."""
+        days = (
+            await self.session.exec(
+                select(Meeting.held_on)
+                .join(Observation, Observation.meeting_id == Meeting.id)
+                .join(FindingObservation, FindingObservation.observation_id == Observation.id)
+                .where(FindingObservation.finding_id == finding_id)
+                .distinct()
+            )
+        ).all()
+        return sorted(day.isoformat() for day in days)
 
 
 def _action_order(view: dict[str, Any]) -> tuple[int, tuple[int, str]]:
@@ -317,6 +332,7 @@ def _item_summary(item: dict[str, Any], limit: int) -> dict[str, Any]:
                 "code": finding["code"],
                 "text": _excerpt(finding["text"], limit),
                 "actions": [_action_summary(action, limit) for action in finding["actions"]],
+                "meetings": finding.get("meetings", []),
             }
             for finding in item["findings"]
         ],

@@ -36,6 +36,7 @@ from models.followup import (
     FollowUpRound,
     PlanEvent,
 )
+from models.meetings import Meeting, MeetingBallot, MeetingStance
 from models.messaging import AuditEvent, InboundRecord, JobRun, OutboxMessage
 from models.people import DialogueState, Invitation, Participant
 from models.questionnaires import Answer, Question, Questionnaire
@@ -65,6 +66,9 @@ __all__ = [
     "InboundRecord",
     "Invitation",
     "JobRun",
+    "Meeting",
+    "MeetingBallot",
+    "MeetingStance",
     "Observation",
     "OutboxMessage",
     "OutboxStatus",

@@ -29,6 +29,7 @@ class Channel(StrEnum):
     EMAIL = "email"
     CLI = "cli"
     PAPER = "paper"
+    MEETING = "meeting"
 
 
 class Cadence(StrEnum):

@@ -58,15 +58,37 @@ def environment(locale: str) -> Environment:
         # A calendar day (a due date): no time zone to convert.
         return format_date(date.fromisoformat(str(value)[:10]), fmt, locale=locale)
 
+    def day_filter(value: Any, fmt: str = "d MMMM") -> str:
+        """A calendar day (an ISO date such as a meeting's) as the reader writes it."""
+        return format_date(date.fromisoformat(str(value)[:10]), fmt, locale=locale)
+
     env.filters["datetime"] = datetime_filter
     env.filters["date"] = date_filter
+    env.filters["day"] = day_filter
     env.filters["duration"] = duration_filter
     env.filters["number"] = lambda value: format_decimal(value, locale=locale)
     env.filters["percent"] = lambda value: format_percent(value, locale=locale)
     env.filters["tojson_plain"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["localized"] = lambda value: localized(value, locale)
     env.globals["locale"] = locale
+    env.globals["chart"] = lambda kind, *args, **kwargs: _chart(locale, kind, *args, **kwargs)
     return env
+
+
+def _chart(locale: str, kind: str, *args: Any, text: str = "number", **kwargs: Any) -> Any:
+    """`{{ chart("heatmap", ...) }}` in a template: an SVG from `templates.charts`, numbers
+    written the reader's way (`text="percent"` for shares)."""
+    from templates import charts  # matplotlib loads only when a brief is drawn
+
+    def formatter(value: float) -> str:
+        if text == "percent":
+            return format_percent(value, locale=locale)
+        return format_decimal(value, locale=locale)
+
+    draw = getattr(charts, kind)
+    if kind in {"heatmap", "bars", "participation"}:
+        kwargs["text"] = formatter
+    return draw(*args, **kwargs)
 
 
 def localized(value: Any, locale: str) -> str:

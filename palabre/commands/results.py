@@ -1,7 +1,8 @@
 """`palabre results`: the results in short on the terminal, as JSON, or as the meeting brief.
 
 The figures come from `consultation.results`, the brief's arrangement of them from
-`consultation.brief`; this module only prints them or renders the brief's templates to files.
+`consultation.brief`; this module only prints them or renders the brief's templates to files
+(the PDF is the HTML page laid out by `templates.pdf`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from consultation.common import get_consultation
 from consultation.results import results as results_document
 from models.db import Database
 from palabre.commands.common import ConsultationOption, _, echo_json, fail, run, settings
+from templates.pdf import pdf_from_html
 from templates.render import render
 
 
@@ -40,13 +42,17 @@ def results(
     markdown: Path | None = typer.Option(
         None, "--markdown", help="Write the meeting brief to FILE in Markdown (for the minutes)."
     ),
+    pdf: Path | None = typer.Option(
+        None, "--pdf", help="Write the meeting brief to FILE as a PDF (A4), to print or project."
+    ),
     locale: BriefLocale | None = typer.Option(
         None, "--locale", help="Language of the meeting brief (default: PALABRE_LOCALE)."
     ),
 ) -> None:
     """Findings with their confirmation rates, the ranking of the actions, participation.
 
-    With --html or --markdown, write the meeting brief instead of printing the short form.
+    With --html, --markdown or --pdf, write the meeting brief instead of printing the short
+    form.
     """
 
     async def work(database: Database) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -56,15 +62,27 @@ def results(
             return document, {"in": list(target.scope_in), "out": list(target.scope_out)}
 
     document, scope = run(work)
-    briefs = [(path, name) for path, name in ((html, "brief.html"), (markdown, "brief.md")) if path]
+    briefs = [
+        (path, name)
+        for path, name in ((html, "brief.html"), (markdown, "brief.md"), (pdf, "brief.pdf"))
+        if path
+    ]
     if briefs:
         language = locale.value if locale else settings().locale
         context = brief_context(document, scope_in=scope["in"], scope_out=scope["out"])
-        # Render both before writing either: a template error leaves no file half-replaced.
-        texts = [(path, render(f"report/{name}", context, language)) for path, name in briefs]
-        for path, text in texts:
+        # Make every file before writing any: a template error leaves no file half-replaced.
+        made: list[tuple[Path, bytes]] = []
+        page = render("report/brief.html", context, language) if html or pdf else ""
+        for path, name in briefs:
+            if name == "brief.pdf":
+                made.append((path, pdf_from_html(page)))
+            elif name == "brief.html":
+                made.append((path, (page + "\n").encode("utf-8")))
+            else:
+                made.append((path, (render("report/brief.md", context, language) + "\n").encode()))
+        for path, data in made:
             try:
-                path.write_text(text + "\n", encoding="utf-8")
+                path.write_bytes(data)
             except OSError as exc:
                 fail(_("Cannot write {file}: {reason}").format(file=path, reason=exc.strerror))
             typer.echo(_("Meeting brief written to {file}.").format(file=path), err=as_json)

@@ -190,6 +190,8 @@ BOT: dict[str, dict[str, Any]] = {
     "followup_recorded": {"code": "A3", "view": "unknown", "remark": None},
     "followup_done": {},
     "mydata": {},
+    "report_preparing": {},
+    "report": {"title": EVIL},
     "forget_confirm": {},
     "forgotten": {},
     "forget_kept": {},
