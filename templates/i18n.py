@@ -53,3 +53,8 @@ def translations(locale: str) -> gettext.NullTranslations:
 def gettext_for(locale: str):
     """A `_` function for Python code that prints to a person (the command line)."""
     return translations(locale).gettext
+
+
+def ngettext_for(locale: str):
+    """An `ngettext(singular, plural, n)` for Python code that prints to a person."""
+    return translations(locale).ngettext
