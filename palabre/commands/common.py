@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The catalog of the command line's sentences (those of palabre/ and scheduler/).
+CATALOG = "cli"
 # The command line acts as a coordinator; this is its name in the audit trail.
 CLI = "cli"
 
@@ -52,14 +54,14 @@ def _(message: str) -> str:
     """Translate a command-line message into the coordinator's language (PALABRE_LOCALE)."""
     from templates.i18n import gettext_for
 
-    return gettext_for(settings().locale)(message)
+    return gettext_for(settings().locale, CATALOG)(message)
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural message for `count`, as the coordinator's language has it."""
     from templates.i18n import ngettext_for
 
-    return ngettext_for(settings().locale)(singular, plural, count)
+    return ngettext_for(settings().locale, CATALOG)(singular, plural, count)
 
 
 # Palabre's own loggers: they narrate a running service, not a one-off command on a terminal.
