@@ -18,6 +18,7 @@ from consultation.clock import as_utc
 from consultation.common import get_consultation
 from models.db import Database
 from palabre.commands.common import CLI, ConsultationOption, _, fail, run, when
+from palabre.commands.words import phase_name
 
 ForceOption = typer.Option(
     False, "--force", help="Override the minimum or maximum duration (needs --reason; logged)."
@@ -76,12 +77,14 @@ def _phase_command(verb: str, kind: str, consultation: str | None, **options: An
     done = run(work)
     closes = when(done["closes_at"], done["timezone"])
     if verb == "open":
-        message = _("Phase {kind} is open until {closes} ({timezone}).")
+        message = _("The phase “{phase}” is open until {closes} ({timezone}).")
     elif verb == "close":
-        message = _("Phase {kind} is closed.")
+        message = _("The phase “{phase}” is closed.")
     else:
-        message = _("Phase {kind} now closes on {closes} ({timezone}).")
-    typer.echo(message.format(kind=done["kind"], closes=closes, timezone=done["timezone"]))
+        message = _("The phase “{phase}” now closes on {closes} ({timezone}).")
+    typer.echo(
+        message.format(phase=phase_name(done["kind"]), closes=closes, timezone=done["timezone"])
+    )
 
 
 @app.command("open")
