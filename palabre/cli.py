@@ -43,6 +43,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "palabre.commands.results",
         "Findings with their confirmation rates, the ranking of the actions, participation.",
     ),
+    "broadcast": (
+        "palabre.commands.coordination",
+        "Write a message to every participant (or one category), on the channel that reaches them.",
+    ),
+    "audit": (
+        "palabre.commands.coordination",
+        "The audit trail: forced phase changes, refusals, erasures, broadcasts, with their reason.",
+    ),
+    "questionnaire": (
+        "palabre.commands.coordination",
+        "The questionnaires: list, open, close, remind.",
+    ),
     "serve": (
         "palabre.commands.serve",
         "Run Palabre: the Telegram bot, the email and Telegram senders, and the scheduler.",
