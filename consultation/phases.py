@@ -124,6 +124,13 @@ def _min_end(phase: Phase) -> datetime:
     return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.min_duration_s)
 
 
+def may_close(phase: Phase, at: datetime) -> bool:
+    """Whether closing `phase` at `at` needs no override: its minimum duration has passed, or
+    its deadline has (a deadline set earlier than the minimum was itself a forced decision:
+    keeping it is not a new override)."""
+    return at >= _min_end(phase) or at >= phase.closes_at
+
+
 def _max_end(phase: Phase) -> datetime:
     return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.max_duration_s)
 
@@ -233,9 +240,7 @@ async def close_phase(
         raise UserError("phase.not_started", kind=phase.kind)
     current = clock.now()
     min_end = _min_end(phase)
-    # A deadline set earlier than the minimum was itself a forced decision: keeping it is not
-    # a new override.
-    early = current < min_end and current < phase.closes_at
+    early = not may_close(phase, current)
     reason = (reason or "").strip() or None
     if early and not force:
         raise UserError(
