@@ -121,3 +121,26 @@ def test_each_command_summary_is_the_first_line_of_its_own_help():
     for name, (_module, summary) in COMMANDS.items():
         command = load_command(name)
         assert (command.help or "").strip().splitlines()[0] == summary, name
+
+
+def test_opening_review_while_observe_is_open_offers_to_close_observe_in_the_same_command(
+    cli, empty_database_url, clock
+):
+    env = a_consultation_with_its_people(cli, empty_database_url)
+    clock.set(datetime(2027, 1, 11, 9, 0, tzinfo=PARIS))
+    assert cli("phase", "open", "observe", env=env).exit_code == 0
+    clock.set(datetime(2027, 1, 20, 9, 0, tzinfo=PARIS))
+
+    refused = cli("phase", "open", "review", env=env)
+    assert refused.exit_code == 1
+    assert "“Observations” is still open" in refused.output and "--force --reason" in refused.output
+    done = cli(
+        "phase", "open", "review", "--force", "--reason", "Réunion avancée", "--yes", env=env
+    )
+    assert done.exit_code == 0, done.output
+    assert "The phase “Observations” is closed." in done.output
+    assert "The phase “Review of the findings” is open until" in done.output
+    trail = json.loads(cli("audit", "--json", env=env).output)["events"]
+    logged = [(row["action"], row["subject"], row["reason"]) for row in trail[-2:]]
+    assert [reason for *_, reason in logged] == ["Réunion avancée", "Réunion avancée"]
+    assert [action for action, *_ in logged] == ["phase.closed", "phase.opened"]
