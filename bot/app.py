@@ -8,11 +8,13 @@ inbound guard runs first (group -1), the features next (group 0), and the bookke
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlmodel import select
 from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -43,6 +45,8 @@ from bot.updates import PerChatUpdateProcessor
 from models import Participant, Role
 from models.db import Database
 from templates.i18n import DEFAULT_LOCALE, LOCALES
+
+logger = logging.getLogger(__name__)
 
 GUARD_GROUP = -1
 FEATURE_GROUP = 0
@@ -160,13 +164,18 @@ def register(application: Application) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    await set_face(application.bot, application.bot_data["database"])
+    # The bot's face is a convenience: Telegram refusing it must not keep the service down.
+    try:
+        await set_face(application.bot, application.bot_data["database"])
+    except TelegramError as exc:
+        logger.warning("could not set the bot's menu and description: %s", exc)
 
 
 async def set_face(bot: Bot, database: Database) -> None:
     """The command menu (everyone's, and in each coordinator's chat theirs), the description
     and the short description, in each language (Telegram picks by the app's language; without
-    one it shows the default language)."""
+    one it shows the default language). Set when the service starts: a coordinator who joins
+    later gets their menu at the next start."""
     for locale in (None, *LOCALES):
         text = locale or DEFAULT_LOCALE
         await bot.set_my_commands(_menu(MENU, text), language_code=locale)
