@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert, update
 from sqlmodel import SQLModel
 
+from bench.bench_cli import cli_cases
 from bench.harness import Case, measure, report
 from consultation import definition, outbox
 from consultation.ranking import schulze
@@ -314,6 +315,7 @@ def main() -> None:
         cases += outbox_cases(Path(folder), 2_000 // scale)
         cases.append(publish_case(Path(folder), 2_000 // scale))
         cases.append(reminder_case(Path(folder), 2_000 // scale))
+    cases += cli_cases(quick=args.quick)
     print(report(cases, RESULTS))
 
 

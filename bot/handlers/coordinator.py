@@ -206,17 +206,26 @@ async def phase_command(update: Update, context: PalabreContext, turn: Turn) -> 
             raise UserError("telegram.extend_usage")
         await _change_phase(turn, phase.id, "ext", int(words[1]), " ".join(words[2:]))
         return
-    rows = [[button(f"⏹ {turn.label(CLOSE_NOW)}", f"ph:{phase.id}:close")]]
-    rows.append(
-        [
-            button(turn.label(EXTEND_BY).format(days=days), f"ph:{phase.id}:ext:{days}")
-            for days in _extensions(phase)
-        ]
-    )
+    # Only what can work is offered: no "close now" before the minimum duration, no extension
+    # past the maximum (the typed commands still explain the refusal).
+    can_close = phases.may_close(phase, clock.now())
+    extensions = _extensions(phase)
+    rows = []
+    if can_close:
+        rows.append([button(f"⏹ {turn.label(CLOSE_NOW)}", f"ph:{phase.id}:close")])
+    if extensions:
+        rows.append(
+            [
+                button(turn.label(EXTEND_BY).format(days=days), f"ph:{phase.id}:ext:{days}")
+                for days in extensions
+            ]
+        )
     await turn.send(
         "phase",
-        markup=keyboard(rows),
+        markup=keyboard(rows) if rows else None,
         phase=phase_view(phase, turn.consultation),
+        can_close=can_close,
+        can_extend=bool(extensions),
         **_bounds(phase),
     )
 

@@ -17,7 +17,17 @@ from consultation.brief import brief_context
 from consultation.common import get_consultation
 from consultation.results import results as results_document
 from models.db import Database
-from palabre.commands.common import ConsultationOption, _, echo_json, fail, run, settings
+from palabre.commands.common import (
+    ConsultationOption,
+    _,
+    category_names,
+    echo_json,
+    echo_table,
+    fail,
+    ngettext,
+    run,
+    settings,
+)
 from templates.pdf import pdf_from_html
 from templates.render import render
 
@@ -96,9 +106,29 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _answers(item: dict[str, Any]) -> str:
+    """ "3 confirmations, 1 contestation, 0 abstention", each number with its own plural."""
+    return ", ".join(
+        [
+            ngettext("{count} confirmation", "{count} confirmations", item["confirm"]).format(
+                count=item["confirm"]
+            ),
+            ngettext("{count} contestation", "{count} contestations", item["contest"]).format(
+                count=item["contest"]
+            ),
+            ngettext("{count} abstention", "{count} abstentions", item["abstain"]).format(
+                count=item["abstain"]
+            ),
+        ]
+    )
+
+
 def _print_results(document: dict[str, Any]) -> None:
     echo = typer.echo
     info = document["consultation"]
+    names = category_names(
+        {category["key"]: category["label"] for category in info["categories"]}, settings().locale
+    )
     echo(f"{info['title']} ({info['slug']})")
     echo("")
     echo(_("Findings (confirmation rate = confirm / (confirm + contest))"))
@@ -109,15 +139,12 @@ def _print_results(document: dict[str, Any]) -> None:
         echo(f"  {item['code']} v{item['version']}  {text[:90]}{'…' if len(text) > 90 else ''}")
         echo(
             "      "
-            + _("{rate} confirmed: {confirm} confirm, {contest} contest, {abstain} abstain").format(
-                rate=_rate(item["confirmation_rate"]),
-                confirm=item["confirm"],
-                contest=item["contest"],
-                abstain=item["abstain"],
+            + _("{rate} confirmed: {counts}").format(
+                rate=_rate(item["confirmation_rate"]), counts=_answers(item)
             )
         )
         parts = [
-            f"{key} {_rate(row['confirmation_rate'])} "
+            f"{names.get(key, key)} {_rate(row['confirmation_rate'])} "
             f"({row['confirm']}/{row['confirm'] + row['contest']})"
             for key, row in item["by_category"].items()
             if row["answers"]
@@ -129,9 +156,11 @@ def _print_results(document: dict[str, Any]) -> None:
     echo("")
     ranking = document["ranking"]
     echo(
-        _("Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballots").format(
-            ballots=ranking["ballots"]
-        )
+        ngettext(
+            "Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballot",
+            "Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballots",
+            ranking["ballots"],
+        ).format(ballots=ranking["ballots"])
     )
     if not ranking["candidates"]:
         echo("  " + _("No shortlist yet."))
@@ -144,13 +173,18 @@ def _print_results(document: dict[str, Any]) -> None:
         )
     for key, result in ranking["by_category"].items():
         order = " > ".join(" = ".join(tier) for tier in result["tiers"])
-        echo(f"  {key} ({result['ballots']}): {order}")
+        echo(f"  {names.get(key, key)} ({result['ballots']}): {order}")
     echo("")
     participation = document["participation"]
     echo(_("Participation"))
-    echo(_("  category      invited  contributed"))
-    for key, row in participation["by_category"].items():
-        echo(f"  {key:<13} {row['invited']:>7}  {row['contributed']:>11}")
+    echo_table(
+        ["  " + _("category"), _("invited"), _("contributed")],
+        [
+            ["  " + names.get(key, key), row["invited"], row["contributed"]]
+            for key, row in participation["by_category"].items()
+        ],
+        right={1, 2},
+    )
     concentration = participation.get("concentration") or {}
     share = concentration.get("share_of_contributions")
     if share is not None:
@@ -165,4 +199,8 @@ def _print_results(document: dict[str, Any]) -> None:
         if row.get("under_represented")
     ]
     if flagged:
-        echo(_("  Under-represented: {keys}").format(keys=", ".join(flagged)))
+        echo(
+            _("  Under-represented: {keys}").format(
+                keys=", ".join(names.get(key, key) for key in flagged)
+            )
+        )

@@ -98,8 +98,10 @@ async def test_the_coordinator_extends_then_closes_the_phase_with_reasons(harnes
     await coordinator.send("/phase")
     assert "ne peut pas être close avant" in coordinator.last()
     buttons = [d for _, d in coordinator.buttons(coordinator.last_message_id())]
-    assert buttons[0].endswith(":close") and buttons[1].endswith(":ext:3")
-    await coordinator.tap(buttons[2])  # extend by 7 days
+    # Within the minimum duration, closing could only fail: it is not offered.
+    assert not [d for d in buttons if d.endswith(":close")]
+    assert buttons[0].endswith(":ext:3")
+    await coordinator.tap(buttons[1])  # extend by 7 days
     assert "Pourquoi prolonger la phase de 7 jours" in coordinator.last()
     await coordinator.send("Les vacances scolaires.", reply_to=coordinator.last_message_id())
     assert "se termine désormais le lundi 23 mars" in coordinator.last()
@@ -112,6 +114,9 @@ async def test_the_coordinator_extends_then_closes_the_phase_with_reasons(harnes
     assert phase.closes_at == clock.now() + timedelta(days=21)
 
     clock.advance(days=4)
+    await coordinator.send("/phase")
+    offered = [d for _, d in coordinator.buttons(coordinator.last_message_id())]
+    assert offered[0].endswith(":close")  # past the minimum, closing is offered
     await coordinator.send("/phase close On a assez d'observations.")
     assert "est close" in coordinator.last()
     async with db.session() as session:

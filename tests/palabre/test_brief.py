@@ -285,7 +285,7 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
     assert "Les demandes de subvention individuelles" in summary
     assert "Where we are: Ranking of the actions is open until 27 April." in summary
     assert "Next: Evaluation, from 27 April." in summary
-    assert "Who took part: 10 of the 16 invited contributed (62%)." in summary
+    assert "Who took part: 10 of the 15 invited contributed (67%)." in summary
     assert "What we agree on F1 Les petites coopératives" in summary
     assert "A close call: A1 beats A2 by 5 ballots to 4." in summary
 
@@ -304,14 +304,15 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
         "Closed",
     ]
 
-    # Participation: the elected officials are flagged, plainly.
+    # Participation: the elected officials are flagged, plainly; the coordinator (an
+    # association) runs the consultation and is not counted among the invited.
     assert page.table("participation") == [
         ["Category", "Invited", "Contributed", "Rate"],
-        ["Association", "7", "6", "86%"],
+        ["Association", "6", "6", "100%"],
         ["Cooperative", "3", "3", "100%"],
         ["Elected official under-represented", "5", "1", "20%"],
         ["Resident", "1", "0", "0%"],
-        ["All categories", "16", "10", "62%"],
+        ["All categories", "15", "10", "67%"],
     ]
     participation = page.text("participation")
     assert "Under-represented: Elected official." in participation

@@ -56,7 +56,7 @@ async def test_the_pdf_brief_renders_its_pages_with_their_charts(db, clock):
     assert "In short" in pages[0][0] and "Timetable and participation" not in pages[0][0]
     # Text drawn inside the charts: participation ("contributed / invited (share)"), the Borda
     # bars ("1. A1", "10.5") and the questionnaire's legend, each only in its chart.
-    assert "6 / 7 (86%)" in text and "1 / 5 (20%)" in text
+    assert "6 / 6 (100%)" in text and "1 / 5 (20%)" in text
     assert "1. A1" in text and "2. A2" in text
     assert "Invited" in text and "Contributed" in text
     for page_text, image in pages:
