@@ -215,6 +215,8 @@ def parse(text: str, source: str = "<definition>") -> ConsultationSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(source, None, f"not valid TOML: {exc}") from exc
+    files.refuse_controls(text, source=source)
+    _refuse_escaped_controls(data, source=source, path=())
     try:
         return ConsultationSpec.model_validate(data)
     except ValidationError as exc:
@@ -223,6 +225,20 @@ def parse(text: str, source: str = "<definition>") -> ConsultationSpec:
         if extra:
             message += f" (and {extra} more problem{'s' if extra > 1 else ''})"
         raise DefinitionError(source, field or None, message) from exc
+
+
+def _refuse_escaped_controls(value: Any, *, source: str, path: tuple[str, ...]) -> None:
+    """A control character written as a TOML escape (`\\u0000`) is refused like a raw one."""
+    if isinstance(value, str):
+        char = files.control_character(value)
+        if char is not None:
+            raise DefinitionError(source, ".".join(path) or None, files.describe_control(char))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_escaped_controls(item, source=source, path=(*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_escaped_controls(item, source=source, path=(*path, str(index)))
 
 
 def load(path: str | Path) -> ConsultationSpec:
