@@ -52,6 +52,14 @@ class PalabreContext(CallbackContext[ExtBot, dict, dict, dict]):
         return self.application.bot_data["database"]
 
     @property
+    def erasure_key(self) -> str:
+        """The key that hashes a forgotten person's address (see `privacy.forget`)."""
+        key = self.application.bot_data["config"].erasure_key
+        if key is None:
+            raise RuntimeError("the bot was built without an erasure key")
+        return key.get_secret_value()
+
+    @property
     def locale(self) -> str:
         """The reader's language: their profile's, else their Telegram app's, else French."""
         if self.participant_id is not None:

@@ -7,6 +7,7 @@ not leak working links.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -14,13 +15,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, files, preferences
 from consultation.common import get_consultation, rules
 from consultation.errors import NotFound, UserError
-from models import Cadence, Channel, Consultation, Invitation, Participant, Role
+from models import (
+    Cadence,
+    Channel,
+    Consultation,
+    ForgottenAddress,
+    Invitation,
+    Participant,
+    Role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,15 +153,39 @@ def _check_row(
     )
 
 
+def address_digest(erasure_key: str, email: str) -> str:
+    """The keyed hash that stands for a forgotten address (HMAC-SHA256 with the secret key)."""
+    message = normalize_email(email).lower().encode("utf-8")
+    return hmac.new(erasure_key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+async def forgotten_digests(*, session: AsyncSession, consultation_id: int) -> set[str]:
+    return set(
+        (
+            await session.exec(
+                select(ForgottenAddress.digest).where(
+                    ForgottenAddress.consultation_id == consultation_id
+                )
+            )
+        ).all()
+    )
+
+
 async def import_rows(
     *,
     session: AsyncSession,
     consultation: Consultation,
     rows: list[ImportRow],
     report: ImportReport,
+    erasure_key: str,
 ) -> ImportReport:
-    """Create or update each participant by email. Nothing else in their record is touched."""
+    """Create or update each participant by email. Nothing else in their record is touched.
+
+    An address whose owner asked to be forgotten is recognised by its keyed hash and refused,
+    one line per row: forgetting someone must not last only until the next import.
+    """
     current = clock.now()
+    forgotten = await forgotten_digests(session=session, consultation_id=consultation.id)
     existing = {
         participant.email: participant
         for participant in (
@@ -171,6 +205,9 @@ async def import_rows(
             "preferred_channel": row.channel,
         }
         participant = existing.get(row.email)
+        if participant is None and address_digest(erasure_key, row.email) in forgotten:
+            report.rejected.append((row.line, f"{row.email} asked to be forgotten: not imported"))
+            continue
         if participant is None:
             participant = Participant(
                 consultation_id=consultation.id,
@@ -276,6 +313,15 @@ async def create_invitation(
     # 32 URL-safe characters: fits Telegram's 64-character /start payload with room to spare.
     token = secrets.token_urlsafe(24)
     current = clock.now()
+    # Only the newest link opens anything: an old one, forwarded or found later, cannot bind.
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.participant_id == participant.id)
+        .where(Invitation.used_at.is_(None))  # type: ignore[union-attr]
+        .where(Invitation.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=current)
+        .execution_options(synchronize_session=False)
+    )
     session.add(
         Invitation(
             participant_id=participant.id,
@@ -303,6 +349,8 @@ async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) 
         raise UserError("invitation.unknown")
     if invitation.used_at is not None:
         raise UserError("invitation.used")
+    if invitation.revoked_at is not None:
+        raise UserError("invitation.revoked")
     current = clock.now()
     if invitation.expires_at <= current:
         raise UserError("invitation.expired")

@@ -39,6 +39,7 @@ from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
 from mailer.config import MailConfig
+from mailer.eml import remove_files
 from models import Cadence, Channel, Participant, StanceChoice
 from templates.render import localized, render_error
 
@@ -717,7 +718,14 @@ class ForgetCommand(Command):
         if not tokens.check_forget_code(config, participant.reply_key, args["code"]):
             raise UserError("reply.forget_code")
         address, locale = participant.email, participant.locale
-        await privacy.forget(session=session, participant=participant, by=participant)
+        emailed = await privacy.forget(
+            session=session,
+            participant=participant,
+            by=participant,
+            erasure_key=config.secret_key.get_secret_value(),
+        )
+        if config.mail_backend == "file":
+            remove_files(config.mail_dir, emailed)
         logger.info("participant %s erased their data by email", participant.id)
         goodbye = Letter(template="forgotten", payload={"locale": locale}, address=address)
         return Processed(kind="forgotten", letter=goodbye)

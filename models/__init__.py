@@ -27,7 +27,7 @@ from models.enums import (
     StanceChoice,
 )
 from models.messaging import AuditEvent, InboundRecord, JobRun, OutboxMessage
-from models.people import DialogueState, Invitation, Participant
+from models.people import DialogueState, ForgottenAddress, Invitation, Participant
 from models.questionnaires import Answer, Question, Questionnaire
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "FindingStatus",
     "FindingVersion",
     "InboundRecord",
+    "ForgottenAddress",
     "Invitation",
     "JobRun",
     "Observation",

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import select
 
+from bot import redact
 from consultation import definition, participants, privacy
 from consultation.clock import now
 from consultation.common import get_consultation, rules
 from consultation.metrics import participation_by_category
 from models import Consultation, Participant, Phase
+from mailer.eml import remove_files
 from models.db import Database
 from palabre.commands import (
     actions,
@@ -53,6 +55,21 @@ app.add_typer(participants_app, name="participants")
 def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before anything logs: tokens, signed addresses and email addresses never reach the output.
+    config = settings()
+    redact.install(
+        *(
+            secret.get_secret_value()
+            for secret in (
+                config.secret_key,
+                config.telegram_token,
+                config.telegram_webhook_secret,
+                config.smtp_password,
+                config.imap_password,
+            )
+            if secret is not None
+        )
+    )
     if not verbose:
         # Alembic and APScheduler narrate every step at INFO; a coordinator needs to hear about
         # problems, and Palabre's own loggers say what happens.
@@ -109,7 +126,11 @@ def participants_import(
             if report.rejected:
                 return report
             return await participants.import_rows(
-                session=session, consultation=target, rows=rows, report=report
+                session=session,
+                consultation=target,
+                rows=rows,
+                report=report,
+                erasure_key=settings().secret_key.get_secret_value(),
             )
 
     report = run(work, upgrade=True)
@@ -220,7 +241,14 @@ def participants_forget(
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
-            await privacy.forget(session=session, participant=person, actor_label="cli")
+            emailed = await privacy.forget(
+                session=session,
+                participant=person,
+                actor_label="cli",
+                erasure_key=settings().secret_key.get_secret_value(),
+            )
+        if settings().mail_backend == "file":
+            remove_files(settings().mail_dir, emailed)
 
     run(work)
     typer.echo(_("{email} has been forgotten.").format(email=email))

@@ -55,16 +55,21 @@ async def test_a_button_pressed_after_its_phase_closed(harness, db):
 
 
 async def test_closing_a_phase_before_its_minimum_then_going_on(harness, db):
+    """Given Céline presses "Close now" too early and types her reason, she is told it is too
+    early, and her next text is hers again (the reason is no longer awaited)."""
     async with db.session() as session:
         consultation = await make_consultation(session, current="observe", min_days=3)
         await make_coordinator(session, consultation, telegram_chat_id=CELINE)
     phone = harness.phone(CELINE, name="Céline")
+    await phone.send("/phase")
+    close = next(data for _, data in phone.buttons(phone.last_message_id()) if "close" in data)
+    await phone.tap(close)
 
-    await phone.send("/phase close Assez d’observations")
+    await phone.send("Assez d’observations")
     refusal = phone.last()
     await phone.send("Une observation de la coordinatrice.")
 
-    assert "minimum" in refusal or "avant" in refusal
+    assert "trop tôt pour clore" in refusal
     assert "Une observation de la coordinatrice." in phone.last()
     no_apology(phone)
 
