@@ -333,15 +333,13 @@ async def create_invitation(
     return token
 
 
-async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) -> Participant:
-    """Bind a Telegram chat to the invited participant; the token then stops working.
-
-    Raises `UserError` with `invitation.unknown`, `invitation.used` or `invitation.expired`.
-    """
+async def _open_invitation(session: AsyncSession, token: str) -> tuple[Invitation, Participant]:
+    """The invitation `token` opens and its participant, locked; or a `UserError` saying why not:
+    `invitation.unknown`, `invitation.used`, `invitation.revoked` or `invitation.expired`."""
     invitation = (
         await session.exec(
             select(Invitation)
-            .where(Invitation.token_hash == hash_token(token.strip()))
+            .where(Invitation.token_hash == hash_token(token))
             .with_for_update()
         )
     ).first()
@@ -357,6 +355,37 @@ async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) 
     participant = await session.get(Participant, invitation.participant_id)
     if participant is None or not participant.reachable:
         raise UserError("invitation.unknown")
+    return invitation, participant
+
+
+async def bound_elsewhere(*, session: AsyncSession, token: str, chat_id: int) -> int | None:
+    """The chat the invitation's participant already uses, when it is not `chat_id`.
+
+    Opening such a link from a new chat must be confirmed there (`redeem_invitation` with
+    `move=True`), and the old chat is told: a forwarded or stolen link cannot take an account
+    over silently. Raises the same `UserError`s as `redeem_invitation`.
+    """
+    if await _invitation_of_chat(session, token.strip(), chat_id):
+        return None  # her own link, opened again from her own chat
+    _invitation, participant = await _open_invitation(session, token.strip())
+    current = participant.telegram_chat_id
+    return current if current is not None and current != chat_id else None
+
+
+async def redeem_invitation(
+    *, session: AsyncSession, token: str, chat_id: int, move: bool = False
+) -> Participant:
+    """Bind a Telegram chat to the invited participant; the token then stops working.
+
+    A participant already bound to another chat moves to this one only when `move` says the
+    person confirmed it (else `invitation.other_chat`). Raises `UserError` with
+    `invitation.unknown`, `invitation.used`, `invitation.revoked` or `invitation.expired`.
+    """
+    invitation, participant = await _open_invitation(session, token.strip())
+    current = clock.now()
+    other_chat = participant.telegram_chat_id
+    if other_chat is not None and other_chat != chat_id and not move:
+        raise UserError("invitation.other_chat")
     # A chat moves to its newest invitation within a consultation.
     previous = (
         await session.exec(
@@ -398,7 +427,12 @@ async def _invitation_of_chat(session: AsyncSession, token: str, chat_id: int) -
 
 
 async def start_on_telegram(
-    *, session: AsyncSession, chat_id: int, token: str | None, participant_id: int | None
+    *,
+    session: AsyncSession,
+    chat_id: int,
+    token: str | None,
+    participant_id: int | None,
+    move: bool = False,
 ) -> Participant:
     """`/start [token]` on Telegram: the participant the chat is bound to from now on.
 
@@ -410,7 +444,7 @@ async def start_on_telegram(
     if again and await _invitation_of_chat(session, token or "", chat_id):
         token = None
     if token is not None:
-        person = await redeem_invitation(session=session, token=token, chat_id=chat_id)
+        person = await redeem_invitation(session=session, token=token, chat_id=chat_id, move=move)
         await preferences.set_channel(session=session, participant=person, channel=Channel.TELEGRAM)
         logger.info("chat bound to participant %s by invitation", person.id)
     else:
