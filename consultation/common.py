@@ -25,8 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
 from consultation.definition import RulesSpec
-from consultation.files import control_character
 from consultation.errors import NotFound, PermissionDenied, UserError
+from consultation.files import control_character
 from models import Consultation, Participant, Role
 
 # --- the consultation and its rules ---------------------------------------------------------

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "digest"
 # A standing invitation (observe, propose) is repeated when the phase closes within this time.
+# How long a written digest stays worth sending (a sender down longer drops it).
+DIGEST_SHELF = timedelta(days=1)
 LAST_CALL = {Cadence.DAILY: timedelta(days=2), Cadence.WEEKLY: timedelta(days=8)}
 
 
@@ -243,6 +245,15 @@ async def _questionnaire(
     }
 
 
+def stale_after(payload: dict[str, Any], now: datetime) -> datetime:
+    """When a digest is no longer worth sending: a day on (the next one says it better), or
+    sooner when the phase it counts down to closes."""
+    shelf = now + DIGEST_SHELF
+    phase = payload.get("phase") or {}
+    closes = phase.get("closes_at") if isinstance(phase, dict) else None
+    return min(shelf, datetime.fromisoformat(closes)) if closes else shelf
+
+
 async def enqueue_digest(
     *,
     session: AsyncSession,
@@ -278,6 +289,7 @@ async def enqueue_digest(
         dedupe_key=key,
         participant_id=participant.id,
         consultation_id=participant.consultation_id,
+        not_after=stale_after(payload, now),
     )
     if written:
         participant.last_digest_at = now

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from consultation.errors import DefinitionError
 
-
 # Text, not controls: line breaks (a Windows line end included) and tabs.
 ALLOWED_CONTROLS = frozenset("\n\t")
 

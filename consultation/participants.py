@@ -338,9 +338,7 @@ async def _open_invitation(session: AsyncSession, token: str) -> tuple[Invitatio
     `invitation.unknown`, `invitation.used`, `invitation.revoked` or `invitation.expired`."""
     invitation = (
         await session.exec(
-            select(Invitation)
-            .where(Invitation.token_hash == hash_token(token))
-            .with_for_update()
+            select(Invitation).where(Invitation.token_hash == hash_token(token)).with_for_update()
         )
     ).first()
     if invitation is None:

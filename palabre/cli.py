@@ -16,8 +16,8 @@ from consultation import definition, participants, privacy
 from consultation.clock import now
 from consultation.common import get_consultation, rules
 from consultation.metrics import participation_by_category
-from models import Consultation, Participant, Phase
 from mailer.eml import remove_files
+from models import Consultation, Participant, Phase
 from models.db import Database
 from palabre.commands import (
     actions,
@@ -87,13 +87,18 @@ def db_upgrade() -> None:
 @app.command("init")
 def init(
     file: Path = typer.Argument(..., help="The consultation definition (TOML)."),
+    allow_past: bool = typer.Option(
+        False, "--allow-past", help="Accept phases whose closing date is already past."
+    ),
 ) -> None:
     """Create the consultation FILE describes, or update the one with the same slug."""
     spec = _load_definition(file)
 
     async def work(database: Database) -> tuple[str, bool]:
         async with database.session() as session:
-            consultation, changed = await definition.apply(session=session, spec=spec)
+            consultation, changed = await definition.apply(
+                session=session, spec=spec, allow_past=allow_past
+            )
             return consultation.slug, changed
 
     slug, changed = run(work, upgrade=True)
