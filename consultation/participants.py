@@ -69,6 +69,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    # Rows of people who asked to be forgotten: skipped, not an error in the file.
+    forgotten: list[tuple[int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -76,6 +78,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": [{"line": line, "reason": reason} for line, reason in self.rejected],
+            "forgotten": [{"line": line, "email": email} for line, email in self.forgotten],
         }
 
 
@@ -206,7 +209,7 @@ async def import_rows(
         }
         participant = existing.get(row.email)
         if participant is None and address_digest(erasure_key, row.email) in forgotten:
-            report.rejected.append((row.line, f"{row.email} asked to be forgotten: not imported"))
+            report.forgotten.append((row.line, row.email))
             continue
         if participant is None:
             participant = Participant(

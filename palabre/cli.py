@@ -142,6 +142,13 @@ def participants_import(
     if as_json:
         echo_json(report.as_dict())
     else:
+        for line, address in report.forgotten:
+            typer.echo(
+                _("{file}, line {line}: {email} asked to be forgotten: not imported again.").format(
+                    file=file, line=line, email=address
+                ),
+                err=True,
+            )
         for line, reason in report.rejected:
             typer.echo(
                 _("{file}, line {line}: {reason}").format(file=file, line=line, reason=reason),
