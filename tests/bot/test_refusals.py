@@ -3,8 +3,10 @@ apology for a fault; a refusal that ends a dialogue leaves the person free to go
 
 from __future__ import annotations
 
+from sqlmodel import select
+
 from consultation import observations
-from models import Channel
+from models import Channel, DialogueState
 from tests.factories import make_consultation, make_coordinator, make_participant
 
 AICHA, CELINE, BRUNO = 5001, 9000, 9100
@@ -103,3 +105,22 @@ async def test_forged_callback_data(harness, db):
 
     assert len(phone.shown()) >= 3
     no_apology(phone)
+
+
+async def test_a_nul_byte_in_a_telegram_text_is_refused_in_one_line(harness, db):
+    """Given Aïcha pastes a text holding a NUL byte, she is told in one sentence, and nothing of
+    it is stored (PostgreSQL could not store it, SQLite would keep it silently)."""
+    async with db.session() as session:
+        consultation = await make_consultation(session, current="observe")
+        await make_participant(session, consultation, telegram_chat_id=AICHA, locale="en")
+    phone = harness.phone(AICHA, language="en")
+
+    await phone.send("Les guichets\x00 ferment tôt.")
+    await phone.send("/propose Un guichet\x01 unique")
+
+    assert phone.shown() == [
+        "Your text contains invisible control characters, often left by a copy and paste. "
+        "Type it again, or paste it as plain text."
+    ] * 2
+    async with db.session() as session:
+        assert (await session.exec(select(DialogueState))).all() == []
