@@ -35,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import observations, preferences, privacy, questionnaires, trace
 from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
+from consultation.files import control_character
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
@@ -158,7 +159,7 @@ class Processed:
         test any of them, and plain JSON like every outbox payload."""
         item = {name: getattr(self, name) for name in self.__dataclass_fields__}
         del item["letter"]
-        return {**item, "line": line}
+        return {**item, "line": shown(line)}
 
 
 @dataclass
@@ -272,8 +273,14 @@ class Command:
         raise NotImplementedError
 
 
+def shown(text: str) -> str:
+    """`text` as a receipt quotes it: a control character (a NUL...) shows as "�", so the
+    person sees where it was and no stored payload holds it."""
+    return "".join("\ufffd" if control_character(char) else char for char in text)
+
+
 def _excerpt(text: str, limit: int = EXCERPT) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(shown(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

@@ -118,9 +118,13 @@ async def test_a_nul_byte_in_a_telegram_text_is_refused_in_one_line(harness, db)
     await phone.send("Les guichets\x00 ferment tôt.")
     await phone.send("/propose Un guichet\x01 unique")
 
-    assert phone.shown() == [
-        "Your text contains invisible control characters, often left by a copy and paste. "
-        "Type it again, or paste it as plain text."
-    ] * 2
+    assert (
+        phone.shown()
+        == [
+            "Your text contains invisible control characters, often left by a copy and paste. "
+            "Type it again, or paste it as plain text."
+        ]
+        * 2
+    )
     async with db.session() as session:
         assert (await session.exec(select(DialogueState))).all() == []
