@@ -245,15 +245,6 @@ async def _questionnaire(
     }
 
 
-def stale_after(payload: dict[str, Any], now: datetime) -> datetime:
-    """When a digest is no longer worth sending: a day on (the next one says it better), or
-    sooner when the phase it counts down to closes."""
-    shelf = now + DIGEST_SHELF
-    phase = payload.get("phase") or {}
-    closes = phase.get("closes_at") if isinstance(phase, dict) else None
-    return min(shelf, datetime.fromisoformat(closes)) if closes else shelf
-
-
 async def enqueue_digest(
     *,
     session: AsyncSession,
@@ -289,7 +280,8 @@ async def enqueue_digest(
         dedupe_key=key,
         participant_id=participant.id,
         consultation_id=participant.consultation_id,
-        not_after=stale_after(payload, now),
+        # A day on, the next digest says it better: a sender down longer drops this one.
+        not_after=now + DIGEST_SHELF,
     )
     if written:
         participant.last_digest_at = now
