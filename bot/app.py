@@ -138,6 +138,7 @@ def build_application(
         builder = getattr(builder, name)(value)
     application = builder.build()
     application.bot_data["database"] = database
+    application.bot_data["config"] = config
     application.bot_data["flood"] = inbound.FloodGate()
     register(application)
     return application

@@ -27,7 +27,7 @@ from sqlalchemy import func, null
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock, outbox, ranking
+from consultation import audit, clock, files, outbox, ranking
 from consultation.common import (
     actor_of,
     clean_text,
@@ -862,6 +862,7 @@ def parse_findings_file(text: str, source: str = "<findings>") -> list[DraftSpec
     Anything before the first `## ` heading is a free preamble. Raises `DefinitionError` naming
     the line of the first problem; a file with a problem is not applied at all.
     """
+    files.refuse_controls(text, source=source)
     drafts: list[DraftSpec] = []
     section: dict[str, Any] | None = None
 

@@ -148,6 +148,20 @@ def _max_end(phase: Phase) -> datetime:
 # --- changing it ---------------------------------------------------------------------------
 
 
+def already_over(phase: Phase) -> bool:
+    """Whether a scheduled phase would close the moment it opened: its whole planned window
+    went by (while the service was down, or in a timetable written in the past) and no minimum
+    duration keeps it open."""
+    if phase.status != PhaseStatus.SCHEDULED:
+        return False
+    current = clock.now()
+    opened_now = current + timedelta(seconds=phase.min_duration_s)
+    deadline = min(
+        max(phase.closes_at, opened_now), current + timedelta(seconds=phase.max_duration_s)
+    )
+    return deadline <= current
+
+
 async def open_phase(
     *,
     session: AsyncSession,
@@ -306,6 +320,34 @@ async def close_phase(
         digest_covers=True,
     )
     logger.info("phase %s (%s) closed%s", phase.id, phase.kind, " (forced)" if early else "")
+    return phase
+
+
+async def skip_phase(
+    *, session: AsyncSession, phase_id: int, actor_label: str | None = None
+) -> Phase:
+    """Close a scheduled phase that is already over without opening it (`already_over`);
+    nobody is told (the phase that follows is announced instead)."""
+    phase = await _locked(session, phase_id)
+    if phase.status != PhaseStatus.SCHEDULED:
+        return phase
+    current = clock.now()
+    phase.status = PhaseStatus.CLOSED
+    phase.closed_at = current
+    session.add(phase)
+    await audit.record(
+        session=session,
+        consultation_id=phase.consultation_id,
+        action="phase.skipped",
+        subject=phase.kind,
+        detail={
+            "position": phase.position,
+            "planned_opens_at": phase.opens_at.isoformat(),
+            "planned_closes_at": phase.closes_at.isoformat(),
+        },
+        **actor_of(None, actor_label),
+    )
+    logger.warning("phase %s (%s) was already over: closed without opening", phase.id, phase.kind)
     return phase
 
 

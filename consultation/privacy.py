@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import actions, audit, clock, observations
 from consultation.common import get_consultation, require_coordinator
 from consultation.errors import NotFound
-from consultation.participants import new_reply_key
+from consultation.participants import address_digest, new_reply_key
 from consultation.preferences import cancel_pending
 from models import (
     Action,
@@ -38,6 +38,7 @@ from models import (
     FindingVersion,
     FollowUpAnswer,
     FollowUpRound,
+    ForgottenAddress,
     InboundRecord,
     Invitation,
     OutboxMessage,
@@ -47,6 +48,7 @@ from models import (
     Questionnaire,
     Stance,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -299,10 +301,17 @@ async def forget(
     *,
     session: AsyncSession,
     participant: Participant,
+    erasure_key: str,
     by: Participant | None = None,
     actor_label: str | None = None,
-) -> None:
+) -> list[int]:
     """Erase `participant`'s personal data for good (see the module docstring).
+
+    Returns the ids of the emails that were written to them: a copy kept outside the database
+    (the file backend's `.eml` files) is for the caller that knows where it lives to remove.
+
+    `erasure_key` (the secret key) hashes their address into a `ForgottenAddress`, so that the
+    next import of the same list does not bring them back.
 
     `by` is who asks: the person themself, a coordinator of the consultation, or None for a
     trusted process (the command line, with `actor_label`). Forgetting someone already
@@ -312,9 +321,27 @@ async def forget(
     if not by_self:
         require_coordinator(by, participant.consultation_id)
     if participant.erased_at is not None:
-        return
+        return []
     current = clock.now()
+    emailed = list(
+        (
+            await session.exec(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.participant_id == participant.id)
+                .where(OutboxMessage.channel == Channel.EMAIL)
+            )
+        ).all()
+    )
     if participant.email:
+        await session.execute(
+            insert_for(session)(ForgottenAddress)
+            .values(
+                consultation_id=participant.consultation_id,
+                digest=address_digest(erasure_key, participant.email),
+                created_at=current,
+            )
+            .on_conflict_do_nothing(index_elements=["consultation_id", "digest"])
+        )
         # An audit line that named them by address (an invitation sent, a bounce) names the
         # anonymous marker instead.
         await session.execute(
@@ -372,3 +399,4 @@ async def forget(
         },
     )
     logger.info("participant %s forgotten", participant.id)
+    return [message_id for message_id in emailed if message_id is not None]

@@ -318,6 +318,7 @@ async def remind_phase(
             template=TEMPLATE,
             payload=payload,
             dedupe_key=f"reminder:{phase.id}:{offset_hours}:{stamp}:{person.id}",
+            not_after=deadline,
         )
     logger.info(
         "phase %s (%s): %d reminders written %dh before its deadline",
@@ -381,6 +382,7 @@ async def remind_questionnaire(
             template=TEMPLATE,
             payload=payload,
             dedupe_key=f"questionnaire_reminder:{questionnaire.id}:{person.id}",
+            not_after=questionnaire.closes_at,
         )
     logger.info("questionnaire %s: %d reminders written", questionnaire.key, written)
     return written

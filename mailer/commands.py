@@ -35,10 +35,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import followup, observations, preferences, privacy, questionnaires, trace
 from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
+from consultation.files import control_character
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import tokens
 from mailer.config import MailConfig
+from mailer.eml import remove_files
 from models import Cadence, Channel, FollowUpView, Participant, StanceChoice
 from templates.render import localized, render_error
 
@@ -157,7 +159,7 @@ class Processed:
         test any of them, and plain JSON like every outbox payload."""
         item = {name: getattr(self, name) for name in self.__dataclass_fields__}
         del item["letter"]
-        return {**item, "line": line}
+        return {**item, "line": shown(line)}
 
 
 @dataclass
@@ -271,8 +273,14 @@ class Command:
         raise NotImplementedError
 
 
+def shown(text: str) -> str:
+    """`text` as a receipt quotes it: a control character (a NUL...) shows as "�", so the
+    person sees where it was and no stored payload holds it."""
+    return "".join("\ufffd" if control_character(char) else char for char in text)
+
+
 def _excerpt(text: str, limit: int = EXCERPT) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(shown(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -717,7 +725,14 @@ class ForgetCommand(Command):
         if not tokens.check_forget_code(config, participant.reply_key, args["code"]):
             raise UserError("reply.forget_code")
         address, locale = participant.email, participant.locale
-        await privacy.forget(session=session, participant=participant, by=participant)
+        emailed = await privacy.forget(
+            session=session,
+            participant=participant,
+            by=participant,
+            erasure_key=config.secret_key.get_secret_value(),
+        )
+        if config.mail_backend == "file":
+            remove_files(config.mail_dir, emailed)
         logger.info("participant %s erased their data by email", participant.id)
         goodbye = Letter(template="forgotten", payload={"locale": locale}, address=address)
         return Processed(kind="forgotten", letter=goodbye)

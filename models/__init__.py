@@ -38,7 +38,7 @@ from models.followup import (
 )
 from models.meetings import Meeting, MeetingBallot, MeetingStance
 from models.messaging import AuditEvent, InboundRecord, JobRun, OutboxMessage
-from models.people import DialogueState, Invitation, Participant
+from models.people import DialogueState, ForgottenAddress, Invitation, Participant
 from models.questionnaires import Answer, Question, Questionnaire
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "FollowUpAnswer",
     "FollowUpRound",
     "FollowUpView",
+    "ForgottenAddress",
     "InboundRecord",
     "Invitation",
     "JobRun",

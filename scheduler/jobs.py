@@ -56,6 +56,12 @@ async def claim_run(
 
 
 async def open_phase(*, session: AsyncSession, phase_id: int) -> None:
+    """Open the phase; one already over (it would close the moment it opened, after downtime)
+    is closed without ever opening, and nobody is told about it one phase at a time."""
+    phase = await phases.get_phase(session=session, phase_id=phase_id)
+    if phases.already_over(phase):
+        await phases.skip_phase(session=session, phase_id=phase_id, actor_label=ACTOR)
+        return
     await phases.open_phase(session=session, phase_id=phase_id, actor_label=ACTOR)
 
 

@@ -74,6 +74,23 @@ def configure_logging(verbose: bool, *, serving: bool) -> None:
     (`--verbose` shows everything; `palabre serve`, a pipe or a log file get the INFO lines)."""
     level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before anything logs: tokens, signed addresses and email addresses never reach the output.
+    from bot import redact
+
+    config = settings()
+    redact.install(
+        *(
+            secret.get_secret_value()
+            for secret in (
+                config.secret_key,
+                config.telegram_token,
+                config.telegram_webhook_secret,
+                config.smtp_password,
+                config.imap_password,
+            )
+            if secret is not None
+        )
+    )
     if verbose:
         return
     # Alembic and APScheduler narrate every step at INFO; a coordinator needs to hear about

@@ -60,13 +60,24 @@ def participants_import(
             if report.rejected:
                 return report
             return await participants.import_rows(
-                session=session, consultation=target, rows=rows, report=report
+                session=session,
+                consultation=target,
+                rows=rows,
+                report=report,
+                erasure_key=settings().secret_key.get_secret_value(),
             )
 
     report = run(work, upgrade=True)
     if as_json:
         echo_json(report.as_dict())
     else:
+        for line, address in report.forgotten:
+            typer.echo(
+                _("{file}, line {line}: {email} asked to be forgotten: not imported again.").format(
+                    file=file, line=line, email=address
+                ),
+                err=True,
+            )
         for line, reason in report.rejected:
             typer.echo(
                 _("{file}, line {line}: {reason}").format(file=file, line=line, reason=reason),
@@ -195,7 +206,16 @@ def participants_forget(
             person = await participants.by_email(
                 session=session, consultation_id=target.id, email=email
             )
-            await privacy.forget(session=session, participant=person, actor_label="cli")
+            emailed = await privacy.forget(
+                session=session,
+                participant=person,
+                actor_label="cli",
+                erasure_key=settings().secret_key.get_secret_value(),
+            )
+        if settings().mail_backend == "file":
+            from mailer.eml import remove_files
+
+            remove_files(settings().mail_dir, emailed)
 
     run(work)
     typer.echo(_("{email} has been forgotten.").format(email=email))

@@ -30,13 +30,18 @@ def db_upgrade() -> None:
 
 def init(
     file: Path = typer.Argument(..., help="The consultation definition (TOML)."),
+    allow_past: bool = typer.Option(
+        False, "--allow-past", help="Accept phases whose closing date is already past."
+    ),
 ) -> None:
     """Create the consultation FILE describes, or update the one with the same slug."""
     spec = _load_definition(file)
 
     async def work(database: Database) -> tuple[str, bool]:
         async with database.session() as session:
-            consultation, changed = await definition.apply(session=session, spec=spec)
+            consultation, changed = await definition.apply(
+                session=session, spec=spec, allow_past=allow_past
+            )
             return consultation.slug, changed
 
     slug, changed = run(work, upgrade=True)
