@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert, update
 from sqlmodel import SQLModel
 
+from bench.bench_cli import cli_cases
 from bench.bench_email import email_cases
 from bench.harness import Case, measure, report
 from consultation import definition, outbox
@@ -316,6 +317,7 @@ def main() -> None:
         cases.append(publish_case(Path(folder), 2_000 // scale))
         cases.append(reminder_case(Path(folder), 2_000 // scale))
         cases += email_cases(Path(folder), scale)
+    cases += cli_cases(quick=args.quick)
     print(report(cases, RESULTS))
 
 

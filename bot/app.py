@@ -8,10 +8,13 @@ inbound guard runs first (group -1), the features next (group 0), and the bookke
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from telegram import Bot, BotCommand, LinkPreviewOptions, Update
+from sqlmodel import select
+from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -30,6 +33,7 @@ from bot.handlers import (
     findings,
     observations,
     onboarding,
+    plan,
     privacy,
     questionnaires,
     ranking,
@@ -39,7 +43,11 @@ from bot.handlers import (
 )
 from bot.text import N_, label
 from bot.updates import PerChatUpdateProcessor
+from models import Participant, Role
 from models.db import Database
+from templates.i18n import DEFAULT_LOCALE, LOCALES
+
+logger = logging.getLogger(__name__)
 
 GUARD_GROUP = -1
 FEATURE_GROUP = 0
@@ -56,10 +64,27 @@ MENU = [
     ("observe", N_("How to send an observation")),
     ("propose", N_("Propose an action")),
     ("mine", N_("What became of my contributions")),
+    ("plan", N_("The action plan and its progress")),
     ("settings", N_("Language, digest, channel")),
     ("mydata", N_("My data")),
     ("help", N_("Help")),
 ]
+# In a coordinator's chat, the same menu and the coordinator's commands.
+COORDINATOR_MENU = [
+    *MENU,
+    ("phase", N_("Open, close or extend a phase")),
+    ("moderate", N_("Moderate the observations")),
+    ("publish", N_("Publish the findings")),
+    ("broadcast", N_("Write to every participant")),
+    ("stats", N_("Participation by category")),
+]
+# What Telegram shows of the bot before the first message (description) and on its profile.
+DESCRIPTION = N_(
+    "Palabre collects your observations, the findings you confirm or contest, the actions you "
+    "propose and rank, for a shared diagnosis between meetings. Open the personal link of your "
+    "invitation to join."
+)
+SHORT_DESCRIPTION = N_("A shared diagnosis between meetings: observe, confirm, propose, rank.")
 
 
 def api_urls(config: BotConfig) -> tuple[str, str]:
@@ -113,6 +138,7 @@ def build_application(
         builder = getattr(builder, name)(value)
     application = builder.build()
     application.bot_data["database"] = database
+    application.bot_data["config"] = config
     application.bot_data["flood"] = inbound.FloodGate()
     register(application)
     return application
@@ -127,6 +153,7 @@ def register(application: Application) -> None:
         *ranking.handlers(),
         *questionnaires.handlers(),
         *coordinator.handlers(),
+        *plan.handlers(),
         *settings_handlers.handlers(),
         *privacy.handlers(),
         # Plain text comes last: it is an observation, a proposal, or the answer awaited.
@@ -141,7 +168,41 @@ def register(application: Application) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    """Show the command menu in French and in English."""
-    for locale in ("fr", "en"):
-        commands = [BotCommand(name, label(text, locale)) for name, text in MENU]
-        await application.bot.set_my_commands(commands, language_code=locale)
+    # The bot's face is a convenience: Telegram refusing it must not keep the service down.
+    try:
+        await set_face(application.bot, application.bot_data["database"])
+    except TelegramError as exc:
+        logger.warning("could not set the bot's menu and description: %s", exc)
+
+
+async def set_face(bot: Bot, database: Database) -> None:
+    """The command menu (everyone's, and in each coordinator's chat theirs), the description
+    and the short description, in each language (Telegram picks by the app's language; without
+    one it shows the default language). Set when the service starts: a coordinator who joins
+    later gets their menu at the next start."""
+    for locale in (None, *LOCALES):
+        text = locale or DEFAULT_LOCALE
+        await bot.set_my_commands(_menu(MENU, text), language_code=locale)
+        await bot.set_my_description(label(DESCRIPTION, text), language_code=locale)
+        await bot.set_my_short_description(label(SHORT_DESCRIPTION, text), language_code=locale)
+    async with database.session() as session:
+        chats = (
+            await session.exec(
+                select(Participant.telegram_chat_id, Participant.locale)
+                .where(Participant.role == Role.COORDINATOR)
+                .where(Participant.telegram_chat_id.is_not(None))  # type: ignore[union-attr]
+                .where(Participant.telegram_active)
+                .where(Participant.erased_at.is_(None))  # type: ignore[union-attr]
+            )
+        ).all()
+    for chat_id, locale in sorted(set(chats), key=lambda chat: chat[0] or 0):
+        scope = BotCommandScopeChat(chat_id)
+        await bot.set_my_commands(_menu(COORDINATOR_MENU, locale or DEFAULT_LOCALE), scope=scope)
+        for language in LOCALES:
+            await bot.set_my_commands(
+                _menu(COORDINATOR_MENU, language), scope=scope, language_code=language
+            )
+
+
+def _menu(entries: list[tuple[str, str]], locale: str) -> list[BotCommand]:
+    return [BotCommand(name, label(text, locale)) for name, text in entries]

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 @dataclass(frozen=True)
 class BotConfig:
     """The Bot API token and root, the bot's @username if known, the send rate, the webhook
-    secret."""
+    secret, the erasure key."""
 
     token: SecretStr | None = None
     api_url: str = "https://api.telegram.org"
@@ -22,6 +22,8 @@ class BotConfig:
     # Messages a second the sender allows itself overall (Telegram allows about 30).
     rate: float = 25.0
     webhook_secret: SecretStr | None = None
+    # The secret key, which hashes the address of a person who asks to be forgotten.
+    erasure_key: SecretStr | None = None
 
     @property
     def enabled(self) -> bool:

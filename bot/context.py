@@ -2,6 +2,10 @@
 
 `bot.inbound.guard` fills `participant` and `consultation` once per update (a snapshot read in
 its own short transaction); handlers reload what they change inside their own transaction.
+
+Setting `participant` also captures the plain values a refusal needs (the language, the ids): a
+refusal is explained after a rollback, when a database object may no longer be readable, so
+`locale` never reads the object itself.
 """
 
 from __future__ import annotations
@@ -27,17 +31,37 @@ class PalabreContext(CallbackContext[ExtBot, dict, dict, dict]):
         user_id: int | None = None,
     ) -> None:
         super().__init__(application, chat_id=chat_id, user_id=user_id)
-        self.participant: Participant | None = None
+        self._participant: Participant | None = None
+        self.participant_id: int | None = None
+        self.participant_locale: str | None = None
         self.consultation: Consultation | None = None
         self.user_language: str | None = None
+
+    @property
+    def participant(self) -> Participant | None:
+        return self._participant
+
+    @participant.setter
+    def participant(self, person: Participant | None) -> None:
+        self._participant = person
+        self.participant_id = person.id if person is not None else None
+        self.participant_locale = person.locale if person is not None else None
 
     @property
     def database(self) -> Database:
         return self.application.bot_data["database"]
 
     @property
+    def erasure_key(self) -> str:
+        """The key that hashes a forgotten person's address (see `privacy.forget`)."""
+        key = self.application.bot_data["config"].erasure_key
+        if key is None:
+            raise RuntimeError("the bot was built without an erasure key")
+        return key.get_secret_value()
+
+    @property
     def locale(self) -> str:
         """The reader's language: their profile's, else their Telegram app's, else French."""
-        if self.participant is not None:
-            return normalize_locale(self.participant.locale)
+        if self.participant_id is not None:
+            return normalize_locale(self.participant_locale)
         return normalize_locale(self.user_language)

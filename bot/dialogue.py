@@ -34,9 +34,10 @@ BROADCAST = "broadcast"  # a coordinator's message awaiting "Send"
 SCOPE_REASON = "scope_reason"  # the reason an observation is out of scope awaited
 PHASE_REASON = "phase_reason"  # the reason to close or extend a phase awaited
 FORGET = "forget"  # erasure awaiting confirmation
+FOLLOWUP_REMARK = "followup_remark"  # an optional remark after a follow-up answer
 
 # Dialogues that wait for the person's next text message.
-AWAITS_TEXT = {CONTEST, QUESTION, SCOPE_REASON, PHASE_REASON}
+AWAITS_TEXT = {CONTEST, QUESTION, SCOPE_REASON, PHASE_REASON, FOLLOWUP_REMARK}
 
 
 @dataclass

@@ -24,6 +24,7 @@ GO_QUESTIONNAIRE = "go:questionnaire"
 GO_STATUS = "go:status"
 GO_OBSERVE = "go:observe"
 GO_PROPOSE = "go:propose"
+GO_FOLLOWUP = "go:followup"
 
 ANSWER_NOW = N_("Answer now")
 RANK_NOW = N_("Rank the actions")
@@ -59,6 +60,8 @@ def outbox_keyboard(
         return single(label(ANSWER_NOW, locale), GO_FINDINGS)
     if template == "questionnaire_opened":
         return single(label(START_QUESTIONNAIRE, locale), GO_QUESTIONNAIRE)
+    if template == "followup_questionnaire":
+        return single(label(START_QUESTIONNAIRE, locale), GO_FOLLOWUP)
     if template == "phase_opened":
         kind = payload.get("kind")
         if kind == "review":

@@ -1,4 +1,10 @@
-"""Keep bot tokens out of logs: Telegram URLs carry the token (`/bot<token>/sendMessage`)."""
+"""Keep secrets and addresses out of logs, whoever logs them and at whatever level.
+
+Telegram URLs carry the bot token (`/bot<token>/sendMessage`); at DEBUG, python-telegram-bot
+logs whole updates (an invitation's `/start <token>`), aioimaplib whole messages (addresses,
+signed reply addresses), aiosqlite the parameters of every statement. `install` puts a filter
+on every handler of the root logger, so third-party loggers go through it too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,13 @@ import re
 
 # A Bot API token is "<bot id>:<35 URL-safe characters>".
 TOKEN_PATTERN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+# An invitation link or its /start payload (a 32-character URL-safe token).
+INVITATION_PATTERN = re.compile(r"(start[= ]+|start%20)[A-Za-z0-9_-]{8,64}", re.IGNORECASE)
+INVITATION_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])")
+# Any email address, a signed reply address (`reply+<key>.<signature>@...`) included.
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# A signed reply key without its domain (`<key>.<signature>`, as in a log of the local part).
+SIGNED_PATTERN = re.compile(r"(verp-)?[0-9a-f]{8,40}[.+][a-z2-7]{16}\b")
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -14,7 +27,11 @@ def redact(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "<redacted>")
-    return TOKEN_PATTERN.sub("<token>", text)
+    text = TOKEN_PATTERN.sub("<token>", text)
+    text = EMAIL_PATTERN.sub("<email>", text)
+    text = SIGNED_PATTERN.sub("<signed>", text)
+    text = INVITATION_PATTERN.sub(r"\1<invitation>", text)
+    return INVITATION_TOKEN.sub("<invitation>", text)
 
 
 class RedactingFilter(logging.Filter):
@@ -39,7 +56,8 @@ class RedactingFilter(logging.Filter):
 
 
 def install(*secrets: str | None) -> None:
-    """Redact on every handler of the root logger, and quiet httpx (it logs each URL)."""
+    """Redact on every handler of the root logger (every logger's records reach them, at every
+    level), and quiet httpx (it logs each URL)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     root = logging.getLogger()

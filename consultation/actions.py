@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock, files, participants, ranking
+from consultation import anonymity, audit, clock, files, participants, ranking
 from consultation.common import (
     actor_of,
     clean_text,
@@ -47,6 +47,8 @@ from models import (
     Ballot,
     Channel,
     Finding,
+    Meeting,
+    MeetingBallot,
     Participant,
     PhaseKind,
 )
@@ -524,6 +526,15 @@ async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dic
             .order_by(Ballot.id)
         )
     ).all()
+    # Ballots filled in on paper at a meeting count like any other, under their category.
+    rows += (
+        await session.execute(
+            select(MeetingBallot.category, MeetingBallot.ranking)
+            .join(Meeting, Meeting.id == MeetingBallot.meeting_id)
+            .where(Meeting.consultation_id == consultation_id)
+            .order_by(MeetingBallot.id)
+        )
+    ).all()
     tagged = [
         (category, [code_of[i] for i in ranking_ids if i in code_of])
         for category, ranking_ids in rows
@@ -532,10 +543,29 @@ async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dic
     counts = Counter(category for category, _ in tagged)
     categories = [c["key"] for c in consultation.categories]
     categories += sorted(set(counts) - set(categories))
+    # The breakdown a brief may show: categories under five ballots counted together.
+    shown = anonymity.groups(counts, categories)
+    grouped = [(shown.group(category), ballot) for category, ballot in tagged]
+    _, per_group = ranking.rank_by_category(codes, grouped)
+    balanced = ranking.balanced(codes, grouped)
     texts = {a.code: a.text for a in actions}
+    answers: dict[int, list[str]] = defaultdict(list)
+    for action_id, code in (
+        await session.execute(
+            select(ActionFinding.action_id, Finding.code)
+            .join(Finding, Finding.id == ActionFinding.finding_id)
+            .where(ActionFinding.action_id.in_(list(code_of)))  # type: ignore[attr-defined]
+        )
+    ).all():
+        answers[action_id].append(code)
+    for codes_of_action in answers.values():
+        codes_of_action.sort(key=code_key)
     return {
         "k": min(rules(consultation).ballot_k, len(codes)),
-        "candidates": [{"code": a.code, "text": a.text} for a in actions],
+        "candidates": [
+            {"code": a.code, "text": a.text, "findings": answers.get(a.id, [])}  # type: ignore[arg-type]
+            for a in actions
+        ],
         "ballots": overall.ballots,
         "ballots_by_category": {key: counts.get(key, 0) for key in categories},
         "overall": {**overall.as_dict(), "table": _table(overall, texts)},
@@ -543,6 +573,13 @@ async def ranking_results(*, session: AsyncSession, consultation_id: int) -> dic
             key: {**result.as_dict(), "table": _table(result, texts)}
             for key, result in per_category.items()
         },
+        "groups": {"of": shown.of, "merged": list(shown.merged), "counts": shown.counts},
+        "by_group": {
+            key: {**per_group[key].as_dict(), "table": _table(per_group[key], texts)}
+            for key in shown.keys
+            if shown.broken_down
+        },
+        "balanced": {**balanced.as_dict(), "table": _table(balanced, texts)},
     }
 
 

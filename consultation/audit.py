@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
@@ -34,3 +36,19 @@ async def record(
     )
     session.add(event)
     return event
+
+
+async def events(
+    *, session: AsyncSession, consultation_id: int, since: datetime | None = None
+) -> list[tuple[AuditEvent, Participant | None]]:
+    """The audit trail of a consultation, oldest first, each event with the person who acted
+    (None for the command line, the scheduler or the system)."""
+    query = (
+        select(AuditEvent, Participant)
+        .join(Participant, Participant.id == AuditEvent.actor_id, isouter=True)  # type: ignore[arg-type]
+        .where(AuditEvent.consultation_id == consultation_id)
+        .order_by(AuditEvent.at, AuditEvent.id)  # type: ignore[arg-type]
+    )
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    return [(event, actor) for event, actor in (await session.exec(query)).all()]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from consultation import agreement
+from consultation.followup import brief_plan
 from consultation.ranking import personal_order
 
 
@@ -83,6 +85,8 @@ def brief_context(
 
     questionnaires = [item for item in document["questionnaires"] if item["status"] != "scheduled"]
     return {
+        "brief": agreement.brief_sections(document),
+        "category_labels": labels,
         "generated_at": document["generated_at"],
         "consultation": {
             "slug": info["slug"],
@@ -134,6 +138,7 @@ def brief_context(
         "questionnaires_to_come": [
             item["title"] for item in document["questionnaires"] if item["status"] == "scheduled"
         ],
+        "plan": brief_plan(document["plan"], label),
     }
 
 

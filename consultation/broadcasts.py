@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, outbox
-from consultation.common import people_to_tell, require_coordinator
+from consultation.common import actor_of, people_to_tell, require_coordinator
 from models import Consultation, Participant
 
 TEMPLATE = "broadcast"
@@ -18,14 +18,20 @@ MAX_LENGTH = 3000
 
 
 async def audience(
-    *, session: AsyncSession, consultation_id: int, category: str | None, sender: Participant
+    *,
+    session: AsyncSession,
+    consultation_id: int,
+    category: str | None,
+    sender: Participant | None,
 ) -> list[Participant]:
-    """Everyone the broadcast reaches: reachable, not the sender, of `category` if given."""
+    """Everyone the broadcast reaches: reachable, not the sender (none from the command line),
+    of `category` if given."""
     people = await people_to_tell(session=session, consultation_id=consultation_id)
     return [
         person
         for person in people
-        if person.id != sender.id and (category is None or person.category == category)
+        if (sender is None or person.id != sender.id)
+        and (category is None or person.category == category)
     ]
 
 
@@ -33,10 +39,11 @@ async def broadcast(
     *,
     session: AsyncSession,
     consultation: Consultation,
-    by: Participant,
+    by: Participant | None,
     text: str,
     key: str,
     category: str | None = None,
+    actor_label: str | None = None,
 ) -> int:
     """Write the message for everyone in the audience; returns how many were written.
 
@@ -56,7 +63,7 @@ async def broadcast(
         session=session,
         consultation_id=consultation.id,
         action="broadcast.sent",
-        actor=by,
+        **actor_of(by, actor_label),
         subject=category or "all",
         detail={"messages": written, "length": len(text), "key": key},
     )

@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import clock
 from consultation.definition import RulesSpec
 from consultation.errors import NotFound, PermissionDenied, UserError
+from consultation.files import control_character
 from models import Consultation, Participant, Role
 
 # --- the consultation and its rules ---------------------------------------------------------
@@ -130,7 +131,6 @@ def declined(person: Participant) -> bool:
 
 # Characters that show nothing: a text made of these alone is empty, however long.
 _INVISIBLE = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u180e"}
-_ALLOWED_CONTROLS = {"\n", "\t"}
 
 
 def clean_text(text: str | None, *, area: str, limit: int) -> str:
@@ -141,7 +141,7 @@ def clean_text(text: str | None, *, area: str, limit: int) -> str:
     paste went wrong. Length is counted in characters after trimming.
     """
     value = unicodedata.normalize("NFC", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
-    if any(unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS for char in value):
+    if control_character(value) is not None:
         raise UserError(f"{area}.control_characters")
     value = value.strip()
     visible = [

@@ -116,6 +116,15 @@ class RulesSpec(_Strict):
     digest_hour: time = time(8, 0)
     digest_weekday: int = Field(default=0, ge=0, le=6)
     invitation_days: int = Field(default=30, ge=1, le=365)
+    # The follow phase (after the vote): how often members hear what became of the actions they
+    # touched (nothing is sent when nothing changed), when they are asked whether the plan
+    # progresses as announced (every so many months, 0 for never, and at the end), and after
+    # how many days coordinators are reminded of the decisions still missing once ranking closed.
+    follow_digest: Literal["weekly", "monthly", "quarterly"] = "monthly"
+    follow_questionnaire_months: int = Field(default=12, ge=0, le=60)
+    follow_questionnaire_at_end: bool = True
+    follow_questionnaire_days: int = Field(default=14, ge=1, le=60)
+    decision_reminder_days: int = Field(default=14, ge=1, le=120)
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
@@ -171,13 +180,19 @@ class ConsultationSpec(_Strict):
         keys = [category.key for category in self.categories]
         if len(set(keys)) != len(keys):
             raise ValueError(f"categories: duplicate key in {keys}")
+        kinds = {phase.kind for phase in self.phases}
+        follows = [i for i, phase in enumerate(self.phases) if phase.kind == PhaseKind.FOLLOW]
+        if follows:
+            if len(follows) > 1 or follows[0] != len(self.phases) - 1:
+                raise ValueError("the follow phase comes once, as the last phase")
+            if PhaseKind.RANK not in kinds:
+                raise ValueError("a follow phase follows the actions ranked: add a rank phase")
         for index, (before, after) in enumerate(zip(self.phases, self.phases[1:], strict=False)):
             if after.opens < before.closes:
                 raise ValueError(
                     f"phases[{index + 1}] ({after.kind}) opens before phases[{index}] "
                     f"({before.kind}) closes"
                 )
-        kinds = {phase.kind for phase in self.phases}
         qkeys = [questionnaire.key for questionnaire in self.questionnaires]
         if len(set(qkeys)) != len(qkeys):
             raise ValueError(f"questionnaires: duplicate key in {qkeys}")
@@ -215,6 +230,8 @@ def parse(text: str, source: str = "<definition>") -> ConsultationSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(source, None, f"not valid TOML: {exc}") from exc
+    files.refuse_controls(text, source=source)
+    _refuse_escaped_controls(data, source=source, path=())
     try:
         return ConsultationSpec.model_validate(data)
     except ValidationError as exc:
@@ -225,6 +242,20 @@ def parse(text: str, source: str = "<definition>") -> ConsultationSpec:
         raise DefinitionError(source, field or None, message) from exc
 
 
+def _refuse_escaped_controls(value: Any, *, source: str, path: tuple[str, ...]) -> None:
+    """A control character written as a TOML escape (`\\u0000`) is refused like a raw one."""
+    if isinstance(value, str):
+        char = files.control_character(value)
+        if char is not None:
+            raise DefinitionError(source, ".".join(path) or None, files.describe_control(char))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_escaped_controls(item, source=source, path=(*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_escaped_controls(item, source=source, path=(*path, str(index)))
+
+
 def load(path: str | Path) -> ConsultationSpec:
     return parse(files.read_text(path), str(path))
 
@@ -233,8 +264,14 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-async def apply(*, session: AsyncSession, spec: ConsultationSpec) -> tuple[Consultation, bool]:
-    """Create or update the consultation `spec.slug`; returns it and whether anything changed."""
+async def apply(
+    *, session: AsyncSession, spec: ConsultationSpec, allow_past: bool = False
+) -> tuple[Consultation, bool]:
+    """Create or update the consultation `spec.slug`; returns it and whether anything changed.
+
+    A phase yet to run whose closing date is already past is refused (the service would open
+    and close it at once, and send its messages too late) unless `allow_past` says it is meant.
+    """
     current = clock.now()
     consultation = (
         await session.exec(select(Consultation).where(Consultation.slug == spec.slug))
@@ -262,7 +299,7 @@ async def apply(*, session: AsyncSession, spec: ConsultationSpec) -> tuple[Consu
             if getattr(consultation, name) != value:
                 setattr(consultation, name, value)
                 changed = True
-    changed |= await _apply_phases(session, consultation, spec.phases)
+    changed |= await _apply_phases(session, consultation, spec.phases, allow_past=allow_past)
     changed |= await _apply_questionnaires(session, consultation, spec.questionnaires)
     if changed:
         consultation.updated_at = current
@@ -278,7 +315,7 @@ async def apply(*, session: AsyncSession, spec: ConsultationSpec) -> tuple[Consu
 
 
 async def _apply_phases(
-    session: AsyncSession, consultation: Consultation, specs: list[PhaseSpec]
+    session: AsyncSession, consultation: Consultation, specs: list[PhaseSpec], *, allow_past: bool
 ) -> bool:
     existing = {
         phase.position: phase
@@ -296,6 +333,15 @@ async def _apply_phases(
             "max_duration_s": round(spec.max_days * DAY),
         }
         phase = existing.pop(position, None)
+        yet_to_run = phase is None or phase.status == PhaseStatus.SCHEDULED
+        if yet_to_run and not allow_past and values["closes_at"] <= clock.now():
+            raise DefinitionError(
+                "definition",
+                f"phases[{position - 1}].closes",
+                f"the {spec.kind.value} phase (phase {position}) closes on "
+                f"{spec.closes.isoformat()}, which is already past: fix the timetable, "
+                "or pass --allow-past to keep it on purpose",
+            )
         if phase is None:
             session.add(Phase(consultation_id=consultation.id, position=position, **values))
             changed = True

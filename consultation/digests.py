@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "digest"
 # A standing invitation (observe, propose) is repeated when the phase closes within this time.
+# How long a written digest stays worth sending (a sender down longer drops it).
+DIGEST_SHELF = timedelta(days=1)
 LAST_CALL = {Cadence.DAILY: timedelta(days=2), Cadence.WEEKLY: timedelta(days=8)}
 
 
@@ -278,6 +280,8 @@ async def enqueue_digest(
         dedupe_key=key,
         participant_id=participant.id,
         consultation_id=participant.consultation_id,
+        # A day on, the next digest says it better: a sender down longer drops this one.
+        not_after=now + DIGEST_SHELF,
     )
     if written:
         participant.last_digest_at = now

@@ -23,11 +23,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, null
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import audit, clock, outbox, ranking
+from consultation import audit, clock, files, outbox, ranking
 from consultation.common import (
     actor_of,
     clean_text,
@@ -49,6 +49,7 @@ from models import (
     FindingObservation,
     FindingStatus,
     FindingVersion,
+    MeetingStance,
     Observation,
     Participant,
     PhaseKind,
@@ -143,6 +144,28 @@ async def _current_versions(
     ).all()
     wanted = {f.id: f.current_version for f in findings}
     return {v.finding_id: v for v in versions if wanted[v.finding_id] == v.version}
+
+
+async def _earlier_wordings(
+    session: AsyncSession, findings: Sequence[Finding]
+) -> dict[int, list[tuple[int, str]]]:
+    """Each finding's published wordings before the current one, oldest first."""
+    rows = (
+        await session.exec(
+            select(FindingVersion)
+            .where(
+                FindingVersion.finding_id.in_([f.id for f in findings])  # type: ignore[attr-defined]
+            )
+            .where(FindingVersion.published_at.is_not(None))  # type: ignore[union-attr]
+            .order_by(FindingVersion.finding_id, FindingVersion.version)
+        )
+    ).all()
+    current = {f.id: f.current_version for f in findings}
+    wordings: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for row in rows:
+        if row.version < current[row.finding_id]:
+            wordings[row.finding_id].append((row.version, row.text))
+    return wordings
 
 
 async def _observation_counts(session: AsyncSession, finding_ids: list[int]) -> dict[int, int]:
@@ -731,20 +754,45 @@ async def finding_results(*, session: AsyncSession, consultation_id: int) -> lis
             )
         )
     ).all()
+    # Stances given on paper at a meeting count like any other, under their category.
+    said_at_meetings = (
+        await session.execute(
+            select(
+                FindingVersion.finding_id,
+                FindingVersion.version,
+                null(),
+                MeetingStance.choice,
+                MeetingStance.reason,
+                MeetingStance.category,
+            )
+            .join(MeetingStance, MeetingStance.finding_version_id == FindingVersion.id)
+            .where(
+                FindingVersion.finding_id.in_([f.id for f in findings])  # type: ignore[attr-defined]
+            )
+        )
+    ).all()
+    from_meetings: Counter[int] = Counter()
     overall: dict[int, Counter[str]] = defaultdict(Counter)
     per_category: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     reasons: dict[int, list[str]] = defaultdict(list)
     answered_now: dict[int, set[int]] = defaultdict(set)
     answered_before: dict[int, set[int]] = defaultdict(set)
-    for finding_id, version, person_id, choice, reason, category in rows:
+    earlier: dict[int, dict[int, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for finding_id, version, person_id, choice, reason, category in [*rows, *said_at_meetings]:
         if version != versions[finding_id].version:
-            answered_before[finding_id].add(person_id)
+            earlier[finding_id][version][choice] += 1
+            if person_id is not None:
+                answered_before[finding_id].add(person_id)
             continue
-        answered_now[finding_id].add(person_id)
+        if person_id is None:
+            from_meetings[finding_id] += 1
+        else:
+            answered_now[finding_id].add(person_id)
         overall[finding_id][choice] += 1
         per_category[finding_id][category][choice] += 1
         if choice == StanceChoice.CONTEST and reason:
             reasons[finding_id].append(reason)
+    wordings = await _earlier_wordings(session, findings)
     results = []
     for finding in findings:
         fid = finding.id
@@ -761,6 +809,11 @@ async def finding_results(*, session: AsyncSession, consultation_id: int) -> lis
                 "by_category": {key: _tally(per_category[fid][key]) for key in keys},  # type: ignore[index]
                 "contest_reasons": sorted(reasons[fid], key=str.casefold),  # type: ignore[index]
                 "awaiting_new_answer": len(answered_before[fid] - answered_now[fid]),  # type: ignore[index]
+                "from_meetings": from_meetings[fid],  # type: ignore[index]
+                "history": [
+                    {"version": number, "text": text, **_tally(earlier[fid][number])}  # type: ignore[index]
+                    for number, text in wordings.get(fid, [])  # type: ignore[arg-type]
+                ],
             }
         )
     return results
@@ -809,6 +862,7 @@ def parse_findings_file(text: str, source: str = "<findings>") -> list[DraftSpec
     Anything before the first `## ` heading is a free preamble. Raises `DefinitionError` naming
     the line of the first problem; a file with a problem is not applied at all.
     """
+    files.refuse_controls(text, source=source)
     drafts: list[DraftSpec] = []
     section: dict[str, Any] | None = None
 

@@ -138,6 +138,8 @@ async def participation_by_category(
     for category in consultation.categories:
         table[category["key"]]  # every category shows, even with nobody in it
     for participant in participants:
+        if participant.is_coordinator:
+            continue  # they run the consultation: counting them would inflate every rate
         row = table[participant.category]
         row["invited"] += 1
         if participant.id in active:

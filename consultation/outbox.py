@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import clock
@@ -52,8 +52,13 @@ async def enqueue(
     consultation_id: int | None = None,
     interactive: bool = False,
     not_before: datetime | None = None,
+    not_after: datetime | None = None,
 ) -> bool:
-    """Write one message to send; returns False when that dedupe key was already enqueued."""
+    """Write one message to send; returns False when that dedupe key was already enqueued.
+
+    `not_after` is when the message goes stale (a reminder once its phase has closed): a sender
+    that reaches it later drops it instead of sending it late.
+    """
     if participant_id is None and address is None:
         raise ValueError("an outbox message needs a participant or an address")
     current = clock.now()
@@ -76,6 +81,7 @@ async def enqueue(
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "next_attempt_at": due,
+        "not_after": not_after,
         "created_at": current,
     }
     statement = (
@@ -166,11 +172,12 @@ async def enqueue_many(*, session: AsyncSession, messages: list[dict[str, Any]])
                 "status": OutboxStatus.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": due,
+                "not_after": message.get("not_after"),
                 "created_at": current,
             }
         )
     inserted = 0
-    # Stay under SQLite's 32,766 bound parameters per statement (12 columns a row).
+    # Stay under SQLite's 32,766 bound parameters per statement (13 columns a row).
     for start in range(0, len(rows), 1000):
         statement = (
             insert_for(session)(OutboxMessage)
@@ -206,6 +213,7 @@ async def notify(
     dedupe_key: str,
     interactive: bool = False,
     digest_covers: bool = False,
+    not_after: datetime | None = None,
 ) -> bool:
     """Tell one participant something, on the channel that reaches them.
 
@@ -227,6 +235,7 @@ async def notify(
         participant_id=participant.id,
         consultation_id=participant.consultation_id,
         interactive=interactive,
+        not_after=not_after,
     )
 
 
@@ -277,6 +286,22 @@ async def claim(
     """
     current = clock.now()
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    # A message past its `not_after` is stale (its phase has closed): dropped, never sent late.
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.channel == str(channel))
+        .where(OutboxMessage.not_after <= current)  # type: ignore[operator]
+        .where(
+            or_(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                # A claim that ran out; one still held is in flight and settles itself.
+                (OutboxMessage.status == OutboxStatus.SENDING)
+                & (OutboxMessage.claimed_until < current),  # type: ignore[operator]
+            )
+        )
+        .values(status=OutboxStatus.CANCELLED, claimed_until=None, last_error="expired")
+        .execution_options(synchronize_session=False)
+    )
     # Two index-friendly queries rather than one OR: with an OR the database walks every row of
     # the channel, sent ones included, and each claim grows slower as the outbox fills.
     expired = (

@@ -7,6 +7,7 @@ not leak working links.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -14,13 +15,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, files, preferences
 from consultation.common import get_consultation, rules
 from consultation.errors import NotFound, UserError
-from models import Cadence, Channel, Consultation, Invitation, Participant, Role
+from models import (
+    Cadence,
+    Channel,
+    Consultation,
+    ForgottenAddress,
+    Invitation,
+    Participant,
+    Role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +69,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    # Rows of people who asked to be forgotten: skipped, not an error in the file.
+    forgotten: list[tuple[int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -66,6 +78,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": [{"line": line, "reason": reason} for line, reason in self.rejected],
+            "forgotten": [{"line": line, "email": email} for line, email in self.forgotten],
         }
 
 
@@ -143,15 +156,39 @@ def _check_row(
     )
 
 
+def address_digest(erasure_key: str, email: str) -> str:
+    """The keyed hash that stands for a forgotten address (HMAC-SHA256 with the secret key)."""
+    message = normalize_email(email).lower().encode("utf-8")
+    return hmac.new(erasure_key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+async def forgotten_digests(*, session: AsyncSession, consultation_id: int) -> set[str]:
+    return set(
+        (
+            await session.exec(
+                select(ForgottenAddress.digest).where(
+                    ForgottenAddress.consultation_id == consultation_id
+                )
+            )
+        ).all()
+    )
+
+
 async def import_rows(
     *,
     session: AsyncSession,
     consultation: Consultation,
     rows: list[ImportRow],
     report: ImportReport,
+    erasure_key: str,
 ) -> ImportReport:
-    """Create or update each participant by email. Nothing else in their record is touched."""
+    """Create or update each participant by email. Nothing else in their record is touched.
+
+    An address whose owner asked to be forgotten is recognised by its keyed hash and refused,
+    one line per row: forgetting someone must not last only until the next import.
+    """
     current = clock.now()
+    forgotten = await forgotten_digests(session=session, consultation_id=consultation.id)
     existing = {
         participant.email: participant
         for participant in (
@@ -171,6 +208,9 @@ async def import_rows(
             "preferred_channel": row.channel,
         }
         participant = existing.get(row.email)
+        if participant is None and address_digest(erasure_key, row.email) in forgotten:
+            report.forgotten.append((row.line, row.email))
+            continue
         if participant is None:
             participant = Participant(
                 consultation_id=consultation.id,
@@ -276,6 +316,15 @@ async def create_invitation(
     # 32 URL-safe characters: fits Telegram's 64-character /start payload with room to spare.
     token = secrets.token_urlsafe(24)
     current = clock.now()
+    # Only the newest link opens anything: an old one, forwarded or found later, cannot bind.
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.participant_id == participant.id)
+        .where(Invitation.used_at.is_(None))  # type: ignore[union-attr]
+        .where(Invitation.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=current)
+        .execution_options(synchronize_session=False)
+    )
     session.add(
         Invitation(
             participant_id=participant.id,
@@ -287,28 +336,57 @@ async def create_invitation(
     return token
 
 
-async def redeem_invitation(*, session: AsyncSession, token: str, chat_id: int) -> Participant:
-    """Bind a Telegram chat to the invited participant; the token then stops working.
-
-    Raises `UserError` with `invitation.unknown`, `invitation.used` or `invitation.expired`.
-    """
+async def _open_invitation(session: AsyncSession, token: str) -> tuple[Invitation, Participant]:
+    """The invitation `token` opens and its participant, locked; or a `UserError` saying why not:
+    `invitation.unknown`, `invitation.used`, `invitation.revoked` or `invitation.expired`."""
     invitation = (
         await session.exec(
-            select(Invitation)
-            .where(Invitation.token_hash == hash_token(token.strip()))
-            .with_for_update()
+            select(Invitation).where(Invitation.token_hash == hash_token(token)).with_for_update()
         )
     ).first()
     if invitation is None:
         raise UserError("invitation.unknown")
     if invitation.used_at is not None:
         raise UserError("invitation.used")
+    if invitation.revoked_at is not None:
+        raise UserError("invitation.revoked")
     current = clock.now()
     if invitation.expires_at <= current:
         raise UserError("invitation.expired")
     participant = await session.get(Participant, invitation.participant_id)
     if participant is None or not participant.reachable:
         raise UserError("invitation.unknown")
+    return invitation, participant
+
+
+async def bound_elsewhere(*, session: AsyncSession, token: str, chat_id: int) -> int | None:
+    """The chat the invitation's participant already uses, when it is not `chat_id`.
+
+    Opening such a link from a new chat must be confirmed there (`redeem_invitation` with
+    `move=True`), and the old chat is told: a forwarded or stolen link cannot take an account
+    over silently. Raises the same `UserError`s as `redeem_invitation`.
+    """
+    if await _invitation_of_chat(session, token.strip(), chat_id):
+        return None  # her own link, opened again from her own chat
+    _invitation, participant = await _open_invitation(session, token.strip())
+    current = participant.telegram_chat_id
+    return current if current is not None and current != chat_id else None
+
+
+async def redeem_invitation(
+    *, session: AsyncSession, token: str, chat_id: int, move: bool = False
+) -> Participant:
+    """Bind a Telegram chat to the invited participant; the token then stops working.
+
+    A participant already bound to another chat moves to this one only when `move` says the
+    person confirmed it (else `invitation.other_chat`). Raises `UserError` with
+    `invitation.unknown`, `invitation.used`, `invitation.revoked` or `invitation.expired`.
+    """
+    invitation, participant = await _open_invitation(session, token.strip())
+    current = clock.now()
+    other_chat = participant.telegram_chat_id
+    if other_chat is not None and other_chat != chat_id and not move:
+        raise UserError("invitation.other_chat")
     # A chat moves to its newest invitation within a consultation.
     previous = (
         await session.exec(
@@ -350,7 +428,12 @@ async def _invitation_of_chat(session: AsyncSession, token: str, chat_id: int) -
 
 
 async def start_on_telegram(
-    *, session: AsyncSession, chat_id: int, token: str | None, participant_id: int | None
+    *,
+    session: AsyncSession,
+    chat_id: int,
+    token: str | None,
+    participant_id: int | None,
+    move: bool = False,
 ) -> Participant:
     """`/start [token]` on Telegram: the participant the chat is bound to from now on.
 
@@ -362,7 +445,7 @@ async def start_on_telegram(
     if again and await _invitation_of_chat(session, token or "", chat_id):
         token = None
     if token is not None:
-        person = await redeem_invitation(session=session, token=token, chat_id=chat_id)
+        person = await redeem_invitation(session=session, token=token, chat_id=chat_id, move=move)
         await preferences.set_channel(session=session, participant=person, channel=Channel.TELEGRAM)
         logger.info("chat bound to participant %s by invitation", person.id)
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from consultation import audit, clock, outbox
@@ -25,7 +25,7 @@ from consultation.common import (
     rules,
 )
 from consultation.errors import NotFound, PhaseClosed, UserError
-from models import Participant, Phase, PhaseStatus
+from models import Action, ActionStatus, Participant, Phase, PhaseStatus
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,42 @@ def _min_end(phase: Phase) -> datetime:
     return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.min_duration_s)
 
 
+async def _shortlisted(session: AsyncSession, consultation_id: int) -> int:
+    found = await session.exec(
+        select(func.count())
+        .select_from(Action)
+        .where(Action.consultation_id == consultation_id)
+        .where(Action.status == ActionStatus.SHORTLISTED)
+    )
+    return int(found.one())
+
+
+def may_close(phase: Phase, at: datetime) -> bool:
+    """Whether closing `phase` at `at` needs no override: its minimum duration has passed, or
+    its deadline has (a deadline set earlier than the minimum was itself a forced decision:
+    keeping it is not a new override)."""
+    return at >= _min_end(phase) or at >= phase.closes_at
+
+
 def _max_end(phase: Phase) -> datetime:
     return (phase.opened_at or phase.opens_at) + timedelta(seconds=phase.max_duration_s)
 
 
 # --- changing it ---------------------------------------------------------------------------
+
+
+def already_over(phase: Phase) -> bool:
+    """Whether a scheduled phase would close the moment it opened: its whole planned window
+    went by (while the service was down, or in a timetable written in the past) and no minimum
+    duration keeps it open."""
+    if phase.status != PhaseStatus.SCHEDULED:
+        return False
+    current = clock.now()
+    opened_now = current + timedelta(seconds=phase.min_duration_s)
+    deadline = min(
+        max(phase.closes_at, opened_now), current + timedelta(seconds=phase.max_duration_s)
+    )
+    return deadline <= current
 
 
 async def open_phase(
@@ -196,7 +227,10 @@ async def open_phase(
         "limits": {
             "observation_max_length": limits.observation_max_length,
             "daily_cap": limits.daily_cap,
-            "ballot_k": limits.ballot_k,
+            # "Choose your k": never more than there are actions to choose from.
+            "ballot_k": min(limits.ballot_k, await _shortlisted(session, phase.consultation_id))
+            if phase.kind == "rank"
+            else limits.ballot_k,
         },
     }
     await outbox.notify_many(
@@ -233,9 +267,7 @@ async def close_phase(
         raise UserError("phase.not_started", kind=phase.kind)
     current = clock.now()
     min_end = _min_end(phase)
-    # A deadline set earlier than the minimum was itself a forced decision: keeping it is not
-    # a new override.
-    early = current < min_end and current < phase.closes_at
+    early = not may_close(phase, current)
     reason = (reason or "").strip() or None
     if early and not force:
         raise UserError(
@@ -288,6 +320,34 @@ async def close_phase(
         digest_covers=True,
     )
     logger.info("phase %s (%s) closed%s", phase.id, phase.kind, " (forced)" if early else "")
+    return phase
+
+
+async def skip_phase(
+    *, session: AsyncSession, phase_id: int, actor_label: str | None = None
+) -> Phase:
+    """Close a scheduled phase that is already over without opening it (`already_over`);
+    nobody is told (the phase that follows is announced instead)."""
+    phase = await _locked(session, phase_id)
+    if phase.status != PhaseStatus.SCHEDULED:
+        return phase
+    current = clock.now()
+    phase.status = PhaseStatus.CLOSED
+    phase.closed_at = current
+    session.add(phase)
+    await audit.record(
+        session=session,
+        consultation_id=phase.consultation_id,
+        action="phase.skipped",
+        subject=phase.kind,
+        detail={
+            "position": phase.position,
+            "planned_opens_at": phase.opens_at.isoformat(),
+            "planned_closes_at": phase.closes_at.isoformat(),
+        },
+        **actor_of(None, actor_label),
+    )
+    logger.warning("phase %s (%s) was already over: closed without opening", phase.id, phase.kind)
     return phase
 
 

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import actions, audit, clock, observations
 from consultation.common import get_consultation, require_coordinator
 from consultation.errors import NotFound
-from consultation.participants import new_reply_key
+from consultation.participants import address_digest, new_reply_key
 from consultation.preferences import cancel_pending
 from models import (
     Action,
@@ -36,6 +36,9 @@ from models import (
     EmailStatus,
     Finding,
     FindingVersion,
+    FollowUpAnswer,
+    FollowUpRound,
+    ForgottenAddress,
     InboundRecord,
     Invitation,
     OutboxMessage,
@@ -45,6 +48,7 @@ from models import (
     Questionnaire,
     Stance,
 )
+from models.db import insert_for
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +62,8 @@ def _iso(value: datetime | None) -> str | None:
 async def export_data(*, session: AsyncSession, participant: Participant) -> dict[str, Any]:
     """Everything Palabre holds about `participant`, as plain JSON values.
 
-    Sections: profile, consent, observations, stances, proposals, ballot, answers, invitations
+    Sections: profile, consent, observations, stances, proposals, ballot, answers,
+    followup_answers (the follow-up questionnaires after the vote), invitations
     (dates only: the token itself is never stored), messages (template, channel, status and
     dates of each message addressed to them), events (what the audit trail records them doing).
     """
@@ -99,6 +104,7 @@ async def export_data(*, session: AsyncSession, participant: Participant) -> dic
         "proposals": await _proposals(session, participant),
         "ballot": await _ballot(session, participant),
         "answers": await _answers(session, participant),
+        "followup_answers": await _followup_answers(session, participant),
         "invitations": await _invitations(session, participant),
         "messages": await _messages(session, participant),
         "events": await _events(session, participant),
@@ -218,6 +224,30 @@ async def _answers(session: AsyncSession, participant: Participant) -> list[dict
     return answers
 
 
+async def _followup_answers(session: AsyncSession, participant: Participant) -> list[dict]:
+    rows = (
+        await session.exec(
+            select(FollowUpAnswer, FollowUpRound.number, Action.code)
+            .join(FollowUpRound, FollowUpRound.id == FollowUpAnswer.round_id)
+            .join(Action, Action.id == FollowUpAnswer.action_id)
+            .where(FollowUpAnswer.participant_id == participant.id)
+            .order_by(FollowUpRound.number, FollowUpAnswer.id)
+        )
+    ).all()
+    return [
+        {
+            "questionnaire": number,
+            "action": code,
+            "answer": answer.value,
+            "remark": answer.remark,
+            "channel": answer.channel,
+            "created_at": _iso(answer.created_at),
+            "updated_at": _iso(answer.updated_at),
+        }
+        for answer, number, code in rows
+    ]
+
+
 async def _invitations(session: AsyncSession, participant: Participant) -> list[dict]:
     rows = (
         await session.exec(
@@ -271,10 +301,17 @@ async def forget(
     *,
     session: AsyncSession,
     participant: Participant,
+    erasure_key: str,
     by: Participant | None = None,
     actor_label: str | None = None,
-) -> None:
+) -> list[int]:
     """Erase `participant`'s personal data for good (see the module docstring).
+
+    Returns the ids of the emails that were written to them: a copy kept outside the database
+    (the file backend's `.eml` files) is for the caller that knows where it lives to remove.
+
+    `erasure_key` (the secret key) hashes their address into a `ForgottenAddress`, so that the
+    next import of the same list does not bring them back.
 
     `by` is who asks: the person themself, a coordinator of the consultation, or None for a
     trusted process (the command line, with `actor_label`). Forgetting someone already
@@ -284,9 +321,27 @@ async def forget(
     if not by_self:
         require_coordinator(by, participant.consultation_id)
     if participant.erased_at is not None:
-        return
+        return []
     current = clock.now()
+    emailed = list(
+        (
+            await session.exec(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.participant_id == participant.id)
+                .where(OutboxMessage.channel == Channel.EMAIL)
+            )
+        ).all()
+    )
     if participant.email:
+        await session.execute(
+            insert_for(session)(ForgottenAddress)
+            .values(
+                consultation_id=participant.consultation_id,
+                digest=address_digest(erasure_key, participant.email),
+                created_at=current,
+            )
+            .on_conflict_do_nothing(index_elements=["consultation_id", "digest"])
+        )
         # An audit line that named them by address (an invitation sent, a bounce) names the
         # anonymous marker instead.
         await session.execute(
@@ -344,3 +399,4 @@ async def forget(
         },
     )
     logger.info("participant %s forgotten", participant.id)
+    return [message_id for message_id in emailed if message_id is not None]

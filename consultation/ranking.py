@@ -6,6 +6,9 @@ method, Borda scores beside it, overall and for each actor category. It also giv
 the items in their own shuffled order, the same each time they look, so that no action gains
 from always being shown first.
 
+It also gives each actor category the same weight (`balanced`): the design's "une place égale
+dans la prise de parole" as a ranking, shown beside the one where every ballot counts once.
+
 Pure functions over plain values (candidates are any hashable ids, such as ``"A3"``): no
 database, no I/O, standard library only, so the tally can be checked by hand or by a test.
 """
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 
 Candidate = Hashable
 Ballot = Sequence[Candidate]
+Weight = int | Fraction
 T = TypeVar("T")
 
 
@@ -38,15 +42,16 @@ class RankingResult:
 
     ``pairwise[x, y]`` is the number of ballots preferring x to y; ``strongest[x, y]`` is the
     strength of the strongest path from x to y. Both have every ordered pair of distinct
-    candidates as keys. ``borda`` holds exact scores.
+    candidates as keys. ``borda`` holds exact scores. In a `balanced` result the ballots are
+    weighed, so pairwise counts and strengths are exact fractions rather than whole numbers.
     """
 
     candidates: tuple[Candidate, ...]
     ballots: int
     tiers: tuple[tuple[Candidate, ...], ...]
     borda: dict[Candidate, Fraction]
-    pairwise: dict[tuple[Candidate, Candidate], int]
-    strongest: dict[tuple[Candidate, Candidate], int]
+    pairwise: dict[tuple[Candidate, Candidate], Weight]
+    strongest: dict[tuple[Candidate, Candidate], Weight]
     condorcet_winner: Candidate | None
 
     @property
@@ -61,9 +66,9 @@ class RankingResult:
     def as_dict(self) -> dict[str, Any]:
         """The result as plain JSON values: ids as strings, Borda scores as rounded floats."""
 
-        def matrix(values: dict[tuple[Candidate, Candidate], int]) -> dict[str, dict[str, int]]:
+        def matrix(values: dict[tuple[Candidate, Candidate], Weight]) -> dict[str, dict[str, Any]]:
             return {
-                str(x): {str(y): values[x, y] for y in self.candidates if y != x}
+                str(x): {str(y): _plain(values[x, y]) for y in self.candidates if y != x}
                 for x in self.candidates
             }
 
@@ -118,8 +123,16 @@ def schulze(candidates: Iterable[Candidate], ballots: Iterable[Ballot]) -> Ranki
     # A listed candidate beats every other except those listed before it, so d comes from the
     # ranked-over-ranked counts alone: no work per unranked candidate.
     d = [[ranked[i] - ahead[j, i] if i != j else 0 for j in range(n)] for i in range(n)]
-    p = _strongest_paths(d)
+    borda = [Fraction(half_points[i] + shared, 2) for i in range(n)]
+    return _result(cands, count, d, borda)
 
+
+def _result(
+    cands: tuple[Candidate, ...], count: int, d: list[list[Any]], borda: list[Fraction]
+) -> RankingResult:
+    """The Schulze tiers and the rest of a result, from the pairwise preferences ``d``."""
+    n = len(cands)
+    p = _strongest_paths(d)
     tiers = _tiers(p)
     condorcet = next(
         (i for i in range(n) if all(d[i][j] > d[j][i] for j in range(n) if j != i)), None
@@ -129,11 +142,43 @@ def schulze(candidates: Iterable[Candidate], ballots: Iterable[Ballot]) -> Ranki
         candidates=cands,
         ballots=count,
         tiers=tuple(tuple(cands[i] for i in tier) for tier in tiers),
-        borda={c: Fraction(half_points[i] + shared, 2) for i, c in enumerate(cands)},
+        borda=dict(zip(cands, borda, strict=True)),
         pairwise={(cands[i], cands[j]): d[i][j] for i, j in pairs},
         strongest={(cands[i], cands[j]): p[i][j] for i, j in pairs},
         condorcet_winner=None if condorcet is None else cands[condorcet],
     )
+
+
+def balanced(
+    candidates: Iterable[Candidate], tagged_ballots: Iterable[tuple[str, Ballot]]
+) -> RankingResult:
+    """Rank ``candidates`` giving every category that voted the same total weight, one.
+
+    A ballot of a category that cast n ballots weighs 1/n: a category of forty members cannot
+    outvote one of five. Pairwise counts and Borda scores are the sums, over the categories, of
+    each category's own counts divided by its number of ballots, so ``pairwise[x, y]`` reads as
+    "how many categories' worth of ballots prefer x to y" (between 0 and the number of
+    categories); the Schulze method then runs on these as on whole ballots. ``ballots`` stays
+    the number of ballots cast.
+    """
+    cands = tuple(candidates)
+    n = len(cands)
+    _, per_category = rank_by_category(cands, tagged_ballots)
+    d: list[list[Any]] = [[Fraction(0)] * n for _ in range(n)]
+    borda = [Fraction(0)] * n
+    for result in per_category.values():
+        weight = Fraction(1, result.ballots)
+        for i, x in enumerate(cands):
+            borda[i] += result.borda[x] * weight
+            for j, y in enumerate(cands):
+                if i != j:
+                    d[i][j] += result.pairwise[x, y] * weight
+    count = sum(result.ballots for result in per_category.values())
+    return _result(cands, count, d, borda)
+
+
+def _plain(value: Weight) -> int | float:
+    return value if isinstance(value, int) else round(float(value), 4)
 
 
 def rank_by_category(

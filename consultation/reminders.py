@@ -244,7 +244,7 @@ async def phase_recipients(
 ) -> list[tuple[Participant, Missing]]:
     """Everyone (or everyone in `participant_ids`) who still owes the open `phase` an answer,
     with what exactly is missing."""
-    if phase.status != PhaseStatus.OPEN or phase.kind == PhaseKind.EVALUATE:
+    if phase.status != PhaseStatus.OPEN or phase.kind in (PhaseKind.EVALUATE, PhaseKind.FOLLOW):
         return []
     if clock.now() >= phase.closes_at:
         return []
@@ -318,6 +318,7 @@ async def remind_phase(
             template=TEMPLATE,
             payload=payload,
             dedupe_key=f"reminder:{phase.id}:{offset_hours}:{stamp}:{person.id}",
+            not_after=deadline,
         )
     logger.info(
         "phase %s (%s): %d reminders written %dh before its deadline",
@@ -381,6 +382,7 @@ async def remind_questionnaire(
             template=TEMPLATE,
             payload=payload,
             dedupe_key=f"questionnaire_reminder:{questionnaire.id}:{person.id}",
+            not_after=questionnaire.closes_at,
         )
     logger.info("questionnaire %s: %d reminders written", questionnaire.key, written)
     return written

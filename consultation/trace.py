@@ -4,7 +4,8 @@ For one participant: each observation they made → the published findings that 
 the actions that answer those findings, with their rank once the ranking is over; and each
 action they proposed, with what became of it (shortlisted, merged into another, rank). A merged
 observation or action is followed to the one it was merged into, so a duplicate is not a dead
-end.
+end. After the vote, each action also carries the local government's answer and its progress
+(`consultation.followup`): the trace goes all the way to what was done.
 
 Ranks are shown only after the rank phase has closed: a provisional rank seen while people still
 vote would sway the vote.
@@ -19,7 +20,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import actions, audit, outbox
+from consultation import actions, audit, followup, outbox
 from consultation.common import (
     actor_of,
     code_key,
@@ -36,6 +37,7 @@ from models import (
     FindingObservation,
     FindingStatus,
     FindingVersion,
+    Meeting,
     Observation,
     Participant,
     Phase,
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # How much of a text a message quotes (the person wrote it; a reminder is enough).
 EXCERPT = 200
+# What an action's view says of the official answer and the progress (None before them).
+FATE = ("decision", "progress", "due")
 
 
 async def ranking_over(*, session: AsyncSession, consultation_id: int) -> bool:
@@ -108,12 +112,16 @@ class _Tracer:
         self.session = session
         self.consultation_id = consultation_id
         self.ranks: dict[str, dict[str, Any]] | None = None
+        self.decisions: dict[int, Any] = {}
         # Sending the final plan walks everyone's trace: each finding is looked up once.
         self._finding_views: dict[int, dict[str, Any]] = {}
 
     async def load(self) -> _Tracer:
         if await ranking_over(session=self.session, consultation_id=self.consultation_id):
             self.ranks = await action_ranks(
+                session=self.session, consultation_id=self.consultation_id
+            )
+            self.decisions = await followup.decisions_of(
                 session=self.session, consultation_id=self.consultation_id
             )
         return self
@@ -143,6 +151,8 @@ class _Tracer:
 
     def action_view(self, action: Action) -> dict[str, Any]:
         rank = (self.ranks or {}).get(action.code) if self.ranks is not None else None
+        decision = self.decisions.get(action.id)  # type: ignore[arg-type]
+        state = followup.action_state(action, decision, [])
         return {
             "code": action.code,
             "text": action.text,
@@ -151,6 +161,9 @@ class _Tracer:
             "tied": rank["tied"] if rank else False,
             "borda": rank["borda"] if rank else None,
             "of": rank["of"] if rank else None,
+            "decision": state["decision"],
+            "progress": state["status"],
+            "due": state["due"],
         }
 
     async def actions_for(self, finding_id: int) -> list[dict[str, Any]]:
@@ -204,9 +217,23 @@ class _Tracer:
                 "version": finding.current_version,
                 "status": finding.status,
                 "actions": await self.actions_for(finding.id),
+                "meetings": await self.meetings_for(finding.id),
             }
         # A copy: the caller's document must not share (and so alter) the cached one.
         return copy.deepcopy(self._finding_views[finding.id])
+
+    async def meetings_for(self, finding_id: int) -> list[str]:
+        """The days of the meetings whose observations the finding also draws on."""
+        days = (
+            await self.session.exec(
+                select(Meeting.held_on)
+                .join(Observation, Observation.meeting_id == Meeting.id)
+                .join(FindingObservation, FindingObservation.observation_id == Observation.id)
+                .where(FindingObservation.finding_id == finding_id)
+                .distinct()
+            )
+        ).all()
+        return sorted(day.isoformat() for day in days)
 
 
 def _action_order(view: dict[str, Any]) -> tuple[int, tuple[int, str]]:
@@ -221,7 +248,9 @@ async def contributions_of(*, session: AsyncSession, participant: Participant) -
     merged (bool), findings: [{code, text, version, status, actions: [action]}]}.
     Proposal: {kind: "proposal", code, text, created_at, status, became: action}, where
     `became` is the action itself or the one it was merged into. An action is {code, text,
-    status, rank, tied, borda, of}; rank, borda and of are None until the ranking is over.
+    status, rank, tied, borda, of, decision, progress, due}; rank, borda and of are None until
+    the ranking is over, decision until the local government answers, progress and due unless
+    it retained the action.
     """
     tracer = await _Tracer(session, participant.consultation_id).load()
     return await _contributions(session, participant, tracer)
@@ -277,7 +306,7 @@ def _action_summary(action: dict[str, Any], limit: int) -> dict[str, Any]:
     return {
         "code": action["code"],
         "text": _excerpt(action["text"], limit),
-        **{key: action[key] for key in ("status", "rank", "tied", "of")},
+        **{key: action[key] for key in ("status", "rank", "tied", "of", *FATE)},
     }
 
 
@@ -303,6 +332,7 @@ def _item_summary(item: dict[str, Any], limit: int) -> dict[str, Any]:
                 "code": finding["code"],
                 "text": _excerpt(finding["text"], limit),
                 "actions": [_action_summary(action, limit) for action in finding["actions"]],
+                "meetings": finding.get("meetings", []),
             }
             for finding in item["findings"]
         ],

@@ -34,13 +34,15 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import observations, preferences, privacy, questionnaires, trace
+from consultation import followup, observations, preferences, privacy, questionnaires, trace
 from consultation.actions import cast_ballot, propose_action
 from consultation.errors import UserError
+from consultation.files import control_character
 from consultation.findings import record_stance
 from consultation.status import awaiting
 from mailer import sentences, tokens
 from mailer.config import MailConfig
+from mailer.eml import remove_files
 from mailer.sentences import fold
 from mailer.sentences import starts_with_word as _starts_with_word
 from models import (
@@ -49,6 +51,7 @@ from models import (
     Channel,
     Finding,
     FindingVersion,
+    FollowUpView,
     Participant,
     Stance,
     StanceChoice,
@@ -63,7 +66,7 @@ EXCERPT = 160
 TRACE_EXCERPT = 300
 
 # The emails commands answer with (see `Letter`), all written to the email channel only.
-LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten")
+LETTER_TEMPLATES = ("contributions", "data_export", "forget_confirm", "forgotten", "plan")
 # What a person may write, by language; and that, for each value a command's word chooses.
 Words = dict[str, tuple[str, ...]]
 Choices = dict[str, Words]
@@ -171,7 +174,7 @@ class Processed:
         test any of them, and plain JSON like every outbox payload."""
         item = {name: getattr(self, name) for name in self.__dataclass_fields__}
         del item["letter"]
-        return {**item, "line": line}
+        return {**item, "line": shown(line)}
 
 
 @dataclass
@@ -288,8 +291,14 @@ class Command:
         raise NotImplementedError
 
 
+def shown(text: str) -> str:
+    """`text` as a receipt quotes it: a control character (a NUL...) shows as "�", so the
+    person sees where it was and no stored payload holds it."""
+    return "".join("\ufffd" if control_character(char) else char for char in text)
+
+
 def _excerpt(text: str, limit: int = EXCERPT) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(shown(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -841,7 +850,14 @@ class ForgetCommand(Command):
         if not tokens.check_forget_code(config, participant.reply_key, args["code"]):
             raise UserError("reply.forget_code")
         address, locale = participant.email, participant.locale
-        await privacy.forget(session=session, participant=participant, by=participant)
+        emailed = await privacy.forget(
+            session=session,
+            participant=participant,
+            by=participant,
+            erasure_key=config.secret_key.get_secret_value(),
+        )
+        if config.mail_backend == "file":
+            remove_files(config.mail_dir, emailed)
         logger.info("participant %s erased their data by email", participant.id)
         goodbye = Letter(template="forgotten", payload={"locale": locale}, address=address)
         return Processed(kind="forgotten", letter=goodbye)
@@ -879,16 +895,99 @@ SUGGEST = SuggestCommand()
 
 # The one list of commands, in the order HELP shows them. Their words do not overlap, so the
 # order does not change which command reads a line.
+
+
+class FollowUpCommand(Command):
+    """`A3 oui`, `A3 en partie : le guichet n'ouvre que le mardi`: whether action A3 progresses
+    as announced, in the follow-up questionnaire that is open (a remark is optional)."""
+
+    name = "followup"
+    choices: ClassVar[Choices] = {
+        FollowUpView.YES.value: {"fr": ("oui", "ok"), "en": ("yes",)},
+        FollowUpView.PARTLY.value: {
+            "fr": ("en partie", "partiellement", "un peu"),
+            "en": ("partly", "partially", "in part"),
+        },
+        FollowUpView.NO.value: {"fr": ("non", "pas du tout"), "en": ("no", "not at all")},
+        FollowUpView.UNKNOWN.value: {
+            "fr": ("ne sais pas", "je ne sais pas", "nsp", "sans avis"),
+            "en": ("don't know", "dont know", "do not know", "unknown"),
+        },
+    }
+    # Its lines begin with an action's code, which is how they are known.
+    starts_a_line = False
+    takes_paragraph = True
+    _code = re.compile(r"^\s*[\[(]?\s*A\s?(\d{1,4})\s*[\])]?", re.I)
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        match = self._code.match(line)
+        if match is None:
+            return None
+        found = _starts_with_word(line[match.end() :].lstrip(_SEPARATORS), self.spellings())
+        if found is None:
+            return None
+        word, rest = found
+        return {
+            "code": f"A{int(match.group(1))}",
+            "view": self.choice_of(word),
+            "remark": rest.lstrip(_SEPARATORS).strip(),
+        }
+
+    def target(self, args: dict[str, Any]) -> str:
+        return f"followup:{args['code']}"
+
+    def continues(self, args: dict[str, Any]) -> bool:
+        # A remark may run over several lines; a bare answer is complete.
+        return bool(args["remark"])
+
+    def extend(self, args: dict[str, Any], more: str) -> None:
+        args["remark"] = f"{args['remark']}\n{more}".strip()
+
+    async def process(self, *, session, participant, args, config):
+        await followup.answer_follow_up(
+            session=session,
+            participant=participant,
+            code=args["code"],
+            value=args["view"],
+            remark=args["remark"] or None,
+            channel=Channel.EMAIL,
+        )
+        return Processed(
+            kind="followup",
+            code=args["code"],
+            value=args["view"],
+            reason=_excerpt(args["remark"]) if args["remark"] else "",
+        )
+
+
+class PlanCommand(_WordCommand):
+    """The whole plan after the vote, with each action's answer and progress, as an email."""
+
+    name = "plan"
+    words: ClassVar[Words] = {
+        "fr": ("PLAN", "le plan", "plan d'actions", "plan d’actions"),
+        "en": ("PLAN", "the plan", "action plan"),
+    }
+    in_subject = True
+    brings_back = False
+
+    async def process(self, *, session, participant, args, config):
+        plan = await followup.plan_of(session=session, consultation_id=participant.consultation_id)
+        return Processed(kind="plan", letter=Letter(template="plan", payload={"plan": plan}))
+
+
 COMMANDS: tuple[Command, ...] = (
     STANCE,
     RANK,
     AnswerCommand(),
+    FollowUpCommand(),
     OBSERVATION,
     PROPOSAL,
     CadenceCommand(),
     CONSENT,
     LocaleCommand(),
     MineCommand(),
+    PlanCommand(),
     MyDataCommand(),
     ForgetCommand(),
     STOP,

@@ -27,6 +27,10 @@ class Observation(ObservationBase, table=True):
     decided_by_id: int | None = Field(default=None, foreign_key="participant.id")
     decided_at: datetime | None = utc_field()
     duplicate_of_id: int | None = Field(default=None, foreign_key="observation.id")
+    # Said at a meeting (then it has no author): see models/meetings.py.
+    meeting_id: int | None = Field(
+        default=None, foreign_key="meeting.id", index=True, ondelete="SET NULL"
+    )
     created_at: datetime = utc_field(nullable=False, index=True)
 
 

@@ -9,6 +9,8 @@ class PhaseKind(StrEnum):
     PROPOSE = "propose"
     RANK = "rank"
     EVALUATE = "evaluate"
+    # Optional, after evaluate: the local government's answer to every action, and its progress.
+    FOLLOW = "follow"
 
 
 class PhaseStatus(StrEnum):
@@ -27,6 +29,7 @@ class Channel(StrEnum):
     EMAIL = "email"
     CLI = "cli"
     PAPER = "paper"
+    MEETING = "meeting"
 
 
 class Cadence(StrEnum):
@@ -84,3 +87,30 @@ class OutboxStatus(StrEnum):
 class EmailStatus(StrEnum):
     OK = "ok"
     BOUNCED = "bounced"
+
+
+class Decision(StrEnum):
+    """The local government's official answer to an action."""
+
+    RETAINED = "retained"
+    RETAINED_WITH_CHANGES = "retained_with_changes"
+    NOT_RETAINED = "not_retained"
+
+
+class Progress(StrEnum):
+    """Where a retained action stands; `planned` until the first progress update."""
+
+    PLANNED = "planned"
+    STARTED = "started"
+    LATE = "late"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class FollowUpView(StrEnum):
+    """A member's answer to "is this progressing as announced?"."""
+
+    YES = "yes"
+    PARTLY = "partly"
+    NO = "no"
+    UNKNOWN = "unknown"

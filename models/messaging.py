@@ -36,6 +36,9 @@ class OutboxMessage(SQLModel, table=True):
     status: str = Field(default=OutboxStatus.PENDING, max_length=20)
     attempts: int = Field(default=0)
     next_attempt_at: datetime = utc_field(nullable=False)
+    # Past this moment the message is stale (a reminder of a phase that has closed): it is
+    # dropped at send time, never sent late.
+    not_after: datetime | None = utc_field()
     claimed_until: datetime | None = utc_field()
     last_error: str | None = None
     external_id: str | None = Field(default=None, max_length=255, index=True)

@@ -63,6 +63,23 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = utc_field(nullable=False)
     expires_at: datetime = utc_field(nullable=False)
     used_at: datetime | None = utc_field()
+    # A newer link was issued: this one no longer opens anything.
+    revoked_at: datetime | None = utc_field()
+
+
+class ForgottenAddress(SQLModel, table=True):
+    """A keyed hash (HMAC with the secret key) of an address whose owner asked to be forgotten.
+
+    The address itself is erased; the hash alone lets an import recognise it and refuse to
+    create the person again, and cannot be turned back into the address without the key.
+    """
+
+    __table_args__ = (UniqueConstraint("consultation_id", "digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True, ondelete="CASCADE")
+    digest: str = Field(max_length=64)
+    created_at: datetime = utc_field(nullable=False)
 
 
 class DialogueState(SQLModel, table=True):

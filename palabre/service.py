@@ -116,6 +116,9 @@ class Service:
             raise UserError(
                 "telegram.unreachable", url=self.settings.telegram_api_url, reason=exc.message
             ) from exc
+        # PTB calls post_init only from run_polling/run_webhook, which Palabre does not use.
+        if self.application.post_init is not None:
+            await self.application.post_init(self.application)
         sender = TelegramSender(self.application.bot, self.database, config)
         self.application.bot_data["sender"] = sender
         await self.application.start()

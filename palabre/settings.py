@@ -129,6 +129,7 @@ class Settings(BaseSettings):
             username=self.telegram_bot_username,
             rate=self.telegram_rate,
             webhook_secret=SecretStr(self.webhook_secret()),
+            erasure_key=self.secret_key,
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from consultation import digests, phases, questionnaires, reminders, trace
+from consultation import digests, followup, phases, questionnaires, reminders, trace
 from models import Cadence, JobRun, Participant
 from models.db import Database, insert_for
 from scheduler import plan
@@ -56,6 +56,12 @@ async def claim_run(
 
 
 async def open_phase(*, session: AsyncSession, phase_id: int) -> None:
+    """Open the phase; one already over (it would close the moment it opened, after downtime)
+    is closed without ever opening, and nobody is told about it one phase at a time."""
+    phase = await phases.get_phase(session=session, phase_id=phase_id)
+    if phases.already_over(phase):
+        await phases.skip_phase(session=session, phase_id=phase_id, actor_label=ACTOR)
+        return
     await phases.open_phase(session=session, phase_id=phase_id, actor_label=ACTOR)
 
 
@@ -80,9 +86,30 @@ async def has_run(*, session: AsyncSession, key: str) -> bool:
     return found.first() is not None
 
 
+async def last_follow_digest(*, session: AsyncSession, consultation_id: int) -> datetime | None:
+    """Up to when the previous follow-up digest told the changes (None before the first): the
+    next one tells what changed since, even when the scheduler missed a period."""
+    prefix = f"{plan.FOLLOW_DIGEST}:{consultation_id}:"
+    run = (
+        await session.exec(
+            select(JobRun)
+            .where(JobRun.job_key.startswith(prefix))  # type: ignore[attr-defined]
+            .order_by(JobRun.ran_at.desc())  # type: ignore[attr-defined]
+        )
+    ).first()
+    if run is None or not run.detail.get("at"):
+        return None
+    return datetime.fromisoformat(run.detail["at"])
+
+
 async def _batches(job: plan.PlannedJob, session: AsyncSession) -> list[list[int] | None]:
     """The participants a message job writes to, split into batches (None: one batch)."""
-    if job.kind in (plan.REMINDER, plan.QUESTIONNAIRE_REMINDER):
+    if job.kind in (
+        plan.REMINDER,
+        plan.QUESTIONNAIRE_REMINDER,
+        plan.FOLLOW_DIGEST,
+        plan.FOLLOW_QUESTIONNAIRE,
+    ):
         ids = await reminders.audience_ids(session=session, consultation_id=job.consultation_id)
     elif job.kind == plan.DIGEST:
         ids = list(
@@ -122,6 +149,32 @@ async def _write(
     if job.kind == plan.FINAL_PLAN:
         return await trace.send_final_plan(
             session=session, consultation_id=job.consultation_id, actor_label=ACTOR
+        )
+    if job.kind == plan.FOLLOW_DIGEST:
+        return await followup.send_follow_digest(
+            session=session,
+            consultation_id=job.consultation_id,
+            since=await last_follow_digest(session=session, consultation_id=job.consultation_id),
+            until=job.at,
+            participant_ids=batch,
+        )
+    if job.kind == plan.FOLLOW_QUESTIONNAIRE:
+        assert job.number is not None
+        await followup.open_round(
+            session=session,
+            consultation_id=job.consultation_id,
+            number=job.number,
+            final=job.final,
+            participant_ids=batch,
+        )
+        return 0
+    if job.kind == plan.PLAN_MISSING:
+        return await followup.remind_missing_decisions(
+            session=session, consultation_id=job.consultation_id, key=job.run_key or job.id
+        )
+    if job.kind == plan.PLAN_OVERDUE:
+        return await followup.remind_overdue(
+            session=session, consultation_id=job.consultation_id, key=job.run_key or job.id
         )
     if job.kind == plan.DIGEST:
         # `digests.enqueue_due_digests`, one batch at a time: each person's digest is decided
@@ -163,6 +216,7 @@ async def run_message_job(job: plan.PlannedJob, *, database: Database, now: date
     detail: dict[str, Any] = {
         "job": job.id,
         "consultation_id": job.consultation_id,
+        "at": job.at.isoformat(),
         "messages": written,
         "batches": len(batches),
     }

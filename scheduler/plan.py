@@ -11,6 +11,8 @@ up at the next resync. Job ids name what they do:
     questionnaire-reminder:<consultation>:<questionnaire>
     questionnaire-close:<consultation>:<questionnaire>
     final-plan:<consultation>
+    follow-digest:<consultation>                  follow-questionnaire:<consultation>:<number>
+    plan-missing:<consultation>                   plan-overdue:<consultation>
 
 (database ids). A job is *due* when its time has come and its condition holds (a phase opens
 only once the one before it has closed). State-changing jobs are naturally once-only (a closed
@@ -24,8 +26,9 @@ sent; a missed digest is one job (today's morning, if it has passed), never one 
 
 from __future__ import annotations
 
+import calendar
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -54,6 +57,12 @@ QUESTIONNAIRE_OPEN = "questionnaire-open"
 QUESTIONNAIRE_REMINDER = "questionnaire-reminder"
 QUESTIONNAIRE_CLOSE = "questionnaire-close"
 FINAL_PLAN = "final-plan"
+# After the vote (consultation.followup): the members' follow-up digest and questionnaire, and
+# the coordinators' reminders of missing decisions and of due dates passed without progress.
+FOLLOW_DIGEST = "follow-digest"
+FOLLOW_QUESTIONNAIRE = "follow-questionnaire"
+PLAN_MISSING = "plan-missing"
+PLAN_OVERDUE = "plan-overdue"
 
 # Within one moment: close what ends, tell its outcome, open what follows, then remind, then
 # the digest (last, so that it reflects everything the same tick changed).
@@ -65,7 +74,11 @@ ORDER = {
     PHASE_OPEN: 4,
     REMINDER: 5,
     QUESTIONNAIRE_REMINDER: 5,
+    FOLLOW_QUESTIONNAIRE: 5,
+    PLAN_MISSING: 5,
+    PLAN_OVERDUE: 5,
     DIGEST: 6,
+    FOLLOW_DIGEST: 6,
 }
 
 
@@ -88,6 +101,9 @@ class PlannedJob:
     waiting_for: str | None = None
     # For display: the phase kind or questionnaire key it concerns, the digest's local date.
     subject: str | None = None
+    # A follow-up questionnaire's number, and whether it is the one at the end.
+    number: int | None = None
+    final: bool = False
 
     @property
     def sort_key(self) -> tuple[datetime, int, str]:
@@ -255,6 +271,228 @@ def candidates(state: ConsultationState, now: datetime) -> list[PlannedJob]:
     digest = _digest_job(state, estimates, now)
     if digest is not None:
         jobs.append(digest)
+    jobs.extend(_follow_jobs(state, by_kind, estimates, now))
+    return jobs
+
+
+FOLLOW_DIGEST_STEP = {"weekly": (7, 0), "monthly": (0, 1), "quarterly": (0, 3)}
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it is shorter."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _daily(
+    state: ConsultationState, kind: str, start: datetime, end: datetime, now: datetime
+) -> PlannedJob | None:
+    """A job at every digest moment from `start` to `end`: today's if it has not run, else the
+    next one (as the digest is)."""
+    c = state.consultation.id
+    assert c is not None
+    today = now.astimezone(state.zone).date()
+    at = digest_slot(state, today)
+    key = f"{kind}:{c}:{today.isoformat()}"
+    if start <= at <= now and at <= end and key not in state.runs:
+        return PlannedJob(
+            id=f"{kind}:{c}", kind=kind, consultation_id=c, at=at, due=True, run_key=key
+        )
+    day = max(today if now < at else today + timedelta(days=1), start.astimezone(state.zone).date())
+    while digest_slot(state, day) < start:
+        day += timedelta(days=1)
+    at = digest_slot(state, day)
+    if at > end:
+        return None
+    return PlannedJob(
+        id=f"{kind}:{c}",
+        kind=kind,
+        consultation_id=c,
+        at=at,
+        run_key=f"{kind}:{c}:{day.isoformat()}",
+    )
+
+
+def _follow_jobs(
+    state: ConsultationState,
+    by_kind: dict[str, list[PhaseEstimate]],
+    estimates: list[PhaseEstimate],
+    now: datetime,
+) -> list[PlannedJob]:
+    """The follow-up of the plan, from the end of the ranking to the end of the follow phase
+    (or of the last phase, without one).
+
+    Coordinators are reminded of missing decisions every `decision_reminder_days` after the
+    ranking closed, and of overdue actions at each day's digest moment. In the follow phase,
+    members get the follow-up digest every `follow_digest` period from its opening, and the
+    follow-up questionnaire every `follow_questionnaire_months` and at its end. Of several
+    moments missed while the scheduler was stopped, only the latest is kept.
+    """
+    c = state.consultation.id
+    assert c is not None
+    ranks = by_kind.get(PhaseKind.RANK, [])
+    if not ranks or not estimates:
+        return []
+    follows = by_kind.get(PhaseKind.FOLLOW, [])
+    follow = follows[-1] if follows else None
+    end = (follow or estimates[-1]).closes
+    ranked = all(e.phase.status == PhaseStatus.CLOSED for e in ranks)
+    start = max(e.closes for e in ranks)
+    jobs: list[PlannedJob] = []
+    every = timedelta(days=state.rules.decision_reminder_days)
+    reached = max(int((now - start) / every), 0) if ranked else 0
+    for number in (reached, reached + 1):
+        at = start + every * number
+        key = f"{PLAN_MISSING}:{c}:{number}"
+        if number == 0 or at > end or key in state.runs:
+            continue
+        jobs.append(
+            PlannedJob(
+                id=f"{PLAN_MISSING}:{c}",
+                kind=PLAN_MISSING,
+                consultation_id=c,
+                at=at,
+                due=ranked and at <= now,
+                run_key=key,
+                number=number,
+            )
+        )
+        break
+    if ranked:
+        overdue = _daily(state, PLAN_OVERDUE, start, end, now)
+        if overdue is not None:
+            jobs.append(overdue)
+    if follow is None or follow.phase.status == PhaseStatus.SCHEDULED:
+        return jobs
+    jobs.extend(_follow_digest(state, follow, now))
+    jobs.extend(_follow_questionnaires(state, follow, now))
+    return jobs
+
+
+def follow_digest_slots(state: ConsultationState, follow: PhaseEstimate) -> Iterator[datetime]:
+    """The follow-up digest moments: from the follow phase's opening, every period."""
+    days, months = FOLLOW_DIGEST_STEP[state.rules.follow_digest]
+    first = follow.opens.astimezone(state.zone).date()
+    if digest_slot(state, first) < follow.opens:
+        first += timedelta(days=1)
+    number = 0
+    while True:
+        day = add_months(first, months * number) + timedelta(days=days * number)
+        yield digest_slot(state, day)
+        number += 1
+
+
+def _follow_digest(
+    state: ConsultationState, follow: PhaseEstimate, now: datetime
+) -> list[PlannedJob]:
+    c = state.consultation.id
+    assert c is not None
+    if follow.phase.status == PhaseStatus.CLOSED:
+        # One last digest tells what changed since the previous one, when the follow-up ends.
+        key = f"{FOLLOW_DIGEST}:{c}:end"
+        if key in state.runs:
+            return []
+        return [
+            PlannedJob(
+                id=f"{FOLLOW_DIGEST}:{c}",
+                kind=FOLLOW_DIGEST,
+                consultation_id=c,
+                at=follow.closes,
+                due=True,
+                run_key=key,
+                phase_id=follow.phase.id,
+            )
+        ]
+    is_open = follow.phase.status == PhaseStatus.OPEN
+    latest = None
+    for at in follow_digest_slots(state, follow):
+        if at >= follow.closes:
+            break
+        key = f"{FOLLOW_DIGEST}:{c}:{at.astimezone(state.zone).date().isoformat()}"
+        if at <= now:
+            latest = (at, key)
+            continue
+        if latest is not None and latest[1] not in state.runs:
+            at, key = latest
+        return [
+            PlannedJob(
+                id=f"{FOLLOW_DIGEST}:{c}",
+                kind=FOLLOW_DIGEST,
+                consultation_id=c,
+                at=at,
+                due=is_open and at <= now,
+                run_key=key,
+                phase_id=follow.phase.id,
+            )
+        ]
+    if latest is not None and latest[1] not in state.runs:
+        return [
+            PlannedJob(
+                id=f"{FOLLOW_DIGEST}:{c}",
+                kind=FOLLOW_DIGEST,
+                consultation_id=c,
+                at=latest[0],
+                due=is_open,
+                run_key=latest[1],
+                phase_id=follow.phase.id,
+            )
+        ]
+    return []
+
+
+def follow_questionnaire_times(
+    state: ConsultationState, follow: PhaseEstimate
+) -> list[tuple[int, datetime, bool]]:
+    """(number, moment, final) of every follow-up questionnaire of the follow phase."""
+    months = state.rules.follow_questionnaire_months
+    at_end = state.rules.follow_questionnaire_at_end
+    # A periodic questionnaire still open when the one at the end comes would ask twice.
+    last = follow.closes - (
+        timedelta(days=state.rules.follow_questionnaire_days) if at_end else timedelta(0)
+    )
+    first = follow.opens.astimezone(state.zone).date()
+    times: list[tuple[int, datetime, bool]] = []
+    if months > 0:
+        number = 1
+        while True:
+            at = digest_slot(state, add_months(first, months * number))
+            if at >= last:
+                break
+            times.append((number, at, False))
+            number += 1
+    if at_end:
+        times.append((len(times) + 1, follow.closes, True))
+    return times
+
+
+def _follow_questionnaires(
+    state: ConsultationState, follow: PhaseEstimate, now: datetime
+) -> list[PlannedJob]:
+    c = state.consultation.id
+    assert c is not None
+    times = follow_questionnaire_times(state, follow)
+    arrived = [number for number, at, _ in times if at <= now]
+    latest = max(arrived, default=0)
+    closed = follow.phase.status == PhaseStatus.CLOSED
+    jobs = []
+    for number, at, final in times:
+        if number < latest:
+            continue
+        ready = closed if final else follow.phase.status != PhaseStatus.SCHEDULED
+        jobs.append(
+            PlannedJob(
+                id=f"{FOLLOW_QUESTIONNAIRE}:{c}:{number}",
+                kind=FOLLOW_QUESTIONNAIRE,
+                consultation_id=c,
+                at=at,
+                due=ready and at <= now,
+                run_key=f"{FOLLOW_QUESTIONNAIRE}:{c}:{number}",
+                phase_id=follow.phase.id,
+                number=number,
+                final=final,
+            )
+        )
     return jobs
 
 
@@ -264,7 +502,7 @@ def _phase_reminders(
     """Reminders before the phase's deadline, except in the evaluation phase (the final
     questionnaire has its own single reminder)."""
     phase = estimate.phase
-    if phase.kind == PhaseKind.EVALUATE:
+    if phase.kind in (PhaseKind.EVALUATE, PhaseKind.FOLLOW):
         return []
     c = state.consultation.id
     deadline = estimate.closes

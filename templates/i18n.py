@@ -37,12 +37,7 @@ def translations(locale: str) -> gettext.NullTranslations:
     folder = LOCALE_DIR / locale / "LC_MESSAGES"
     merged: Translations | None = None
     for po_path in sorted(folder.glob("*.po")):
-        with po_path.open("rb") as handle:
-            catalog = read_po(handle, locale=locale)
-        buffer = io.BytesIO()
-        write_mo(buffer, catalog, use_fuzzy=False)
-        buffer.seek(0)
-        part = Translations(buffer, domain=po_path.stem)
+        part = _compiled(locale, po_path.stem)
         if merged is None:
             merged = part
         else:
@@ -50,6 +45,32 @@ def translations(locale: str) -> gettext.NullTranslations:
     return merged if merged is not None else gettext.NullTranslations()
 
 
-def gettext_for(locale: str):
-    """A `_` function for Python code that prints to a person (the command line)."""
-    return translations(locale).gettext
+@cache
+def _compiled(locale: str, area: str) -> Translations:
+    with (LOCALE_DIR / locale / "LC_MESSAGES" / f"{area}.po").open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer, domain=area)
+
+
+@cache
+def area_translations(locale: str, area: str) -> gettext.NullTranslations:
+    """The translations of one area only (the command line reads only its own catalog, so as
+    not to compile every other one at each start)."""
+    locale = normalize_locale(locale)
+    if not (LOCALE_DIR / locale / "LC_MESSAGES" / f"{area}.po").exists():
+        return gettext.NullTranslations()
+    return _compiled(locale, area)
+
+
+def gettext_for(locale: str, area: str | None = None):
+    """A `_` function for Python code that prints to a person (the command line); with
+    `area`, from that area's catalog only."""
+    return (area_translations(locale, area) if area else translations(locale)).gettext
+
+
+def ngettext_for(locale: str, area: str | None = None):
+    """An `ngettext(singular, plural, n)` for Python code that prints to a person."""
+    return (area_translations(locale, area) if area else translations(locale)).ngettext

@@ -9,13 +9,13 @@ the same that the outbox stores.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
@@ -54,14 +54,41 @@ def environment(locale: str) -> Environment:
             seconds, granularity=granularity, threshold=1.1, locale=locale, add_direction=False
         )
 
+    def date_filter(value: Any, fmt: str = "long") -> str:
+        # A calendar day (a due date): no time zone to convert.
+        return format_date(date.fromisoformat(str(value)[:10]), fmt, locale=locale)
+
+    def day_filter(value: Any, fmt: str = "d MMMM") -> str:
+        """A calendar day (an ISO date such as a meeting's) as the reader writes it."""
+        return format_date(date.fromisoformat(str(value)[:10]), fmt, locale=locale)
+
     env.filters["datetime"] = datetime_filter
+    env.filters["date"] = date_filter
+    env.filters["day"] = day_filter
     env.filters["duration"] = duration_filter
     env.filters["number"] = lambda value: format_decimal(value, locale=locale)
     env.filters["percent"] = lambda value: format_percent(value, locale=locale)
     env.filters["tojson_plain"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["localized"] = lambda value: localized(value, locale)
     env.globals["locale"] = locale
+    env.globals["chart"] = lambda kind, *args, **kwargs: _chart(locale, kind, *args, **kwargs)
     return env
+
+
+def _chart(locale: str, kind: str, *args: Any, text: str = "number", **kwargs: Any) -> Any:
+    """`{{ chart("heatmap", ...) }}` in a template: an SVG from `templates.charts`, numbers
+    written the reader's way (`text="percent"` for shares)."""
+    from templates import charts  # matplotlib loads only when a brief is drawn
+
+    def formatter(value: float) -> str:
+        if text == "percent":
+            return format_percent(value, locale=locale)
+        return format_decimal(value, locale=locale)
+
+    draw = getattr(charts, kind)
+    if kind in {"heatmap", "bars", "participation"}:
+        kwargs["text"] = formatter
+    return draw(*args, **kwargs)
 
 
 def localized(value: Any, locale: str) -> str:

@@ -72,7 +72,7 @@ async def make_consultation(
         "questionnaires": _questionnaires(phases) if questionnaires else [],
     }
     spec = definition.ConsultationSpec.model_validate(data)
-    consultation, _ = await definition.apply(session=session, spec=spec)
+    consultation, _ = await definition.apply(session=session, spec=spec, allow_past=True)
     await session.flush()
     for phase in (
         await session.exec(select(Phase).where(Phase.consultation_id == consultation.id))

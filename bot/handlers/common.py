@@ -25,6 +25,7 @@ from bot.keyboards import button, keyboard
 from bot.text import N_, label, render_html
 from consultation import audit
 from consultation.errors import NotFound, PhaseClosed, UserError
+from consultation.files import control_character
 from consultation.preferences import has_consented
 from models import Consultation, Participant
 from templates.render import render_error
@@ -90,8 +91,8 @@ class Turn:
         `participant` stays the snapshot taken when the update came in: a refusal rolls the
         session back, which would leave this copy unreadable while the refusal is explained.
         """
-        assert self.participant is not None
-        person = await session.get(Participant, self.participant.id)
+        assert self.context.participant_id is not None
+        person = await session.get(Participant, self.context.participant_id)
         if person is None or person.erased_at is not None:
             raise NotFound("preferences.forgotten")
         return person
@@ -224,6 +225,8 @@ def _guarded(
     async def wrapper(update: Update, context: PalabreContext) -> None:
         await answer_query(update)
         turn = Turn(update, context)
+        if await refuse_controls(turn):
+            return
         if turn.participant is None:
             await send_invitation_help(turn)
             return
@@ -239,6 +242,15 @@ def _guarded(
             await refused(turn, exc)
 
     return wrapper
+
+
+async def refuse_controls(turn: Turn) -> bool:
+    """Refuse a text holding a control character (NUL...) before anything reads or stores it."""
+    if control_character(turn.text) is None:
+        return False
+    logger.info("update %s refused: a control character in the text", turn.update.update_id)
+    await turn.say_error("telegram.control_characters")
+    return True
 
 
 async def refused(turn: Turn, exc: UserError) -> None:
@@ -271,6 +283,8 @@ def anyone(fn: HandlerFn) -> Callable[[Update, PalabreContext], Awaitable[None]]
     async def wrapper(update: Update, context: PalabreContext) -> None:
         await answer_query(update)
         turn = Turn(update, context)
+        if await refuse_controls(turn):
+            return
         try:
             await fn(update, context, turn)
         except UserError as exc:
@@ -308,9 +322,24 @@ def replies_to(kind: str) -> Callable[[ReplyFn], ReplyFn]:
     return register
 
 
+# Refusals of the typed text itself: the person types it again, so the dialogue stays.
+RETYPE = (".empty", ".too_long", ".control_characters")
+
+
 async def receive_reply(turn: Turn, state: dialogue.Dialogue) -> None:
-    """Give the person's text to the feature whose dialogue awaits it."""
-    await _REPLIES[state.kind](turn, state)
+    """Give the person's text to the feature whose dialogue awaits it.
+
+    Any other refusal (the phase cannot close yet, the finding is gone...) ends the dialogue in
+    a transaction of its own: the feature's transaction was rolled back with its `dialogue.end`,
+    and a dialogue left waiting would refuse every text the person sends next.
+    """
+    try:
+        await _REPLIES[state.kind](turn, state)
+    except UserError as exc:
+        if not exc.code.endswith(RETYPE):
+            async with turn.session() as session:
+                await dialogue.end(session, await turn.me(session), state.kind)
+        raise
 
 
 # --- handlers every person may meet -----------------------------------------------------------

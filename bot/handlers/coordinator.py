@@ -1,4 +1,4 @@
-"""Coordinator commands: /publish, /broadcast, /phase, /stats, /moderate.
+"""Coordinator commands: /publish, /broadcast, /phase, /stats, /moderate, /report.
 
 Each is refused, politely and with an audit line, to anyone who is not a coordinator of the
 person's consultation (the `coordinator` decorator; the core checks again). Whatever reaches
@@ -10,10 +10,11 @@ Callback data: `pb:<y|n>`, `bc:<y|n>:<nonce>`, `ph:<phase id>:<close|ext>[:<days
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot import dialogue
@@ -23,9 +24,13 @@ from bot.keyboards import button, keyboard
 from bot.text import N_
 from bot.views import phase_view
 from consultation import broadcasts as broadcasting
-from consultation import findings, metrics, observations, phases
+from consultation import clock, findings, metrics, observations, phases
+from consultation.brief import brief_context
 from consultation.errors import UserError
+from consultation.results import results
 from models import Consultation, FindingStatus, Observation, Phase, PhaseStatus
+from templates.pdf import pdf_from_html
+from templates.render import render
 
 PUBLISH = N_("Publish and notify everyone")
 SEND = N_("Send")
@@ -201,17 +206,26 @@ async def phase_command(update: Update, context: PalabreContext, turn: Turn) -> 
             raise UserError("telegram.extend_usage")
         await _change_phase(turn, phase.id, "ext", int(words[1]), " ".join(words[2:]))
         return
-    rows = [[button(f"⏹ {turn.label(CLOSE_NOW)}", f"ph:{phase.id}:close")]]
-    rows.append(
-        [
-            button(turn.label(EXTEND_BY).format(days=days), f"ph:{phase.id}:ext:{days}")
-            for days in _extensions(phase)
-        ]
-    )
+    # Only what can work is offered: no "close now" before the minimum duration, no extension
+    # past the maximum (the typed commands still explain the refusal).
+    can_close = phases.may_close(phase, clock.now())
+    extensions = _extensions(phase)
+    rows = []
+    if can_close:
+        rows.append([button(f"⏹ {turn.label(CLOSE_NOW)}", f"ph:{phase.id}:close")])
+    if extensions:
+        rows.append(
+            [
+                button(turn.label(EXTEND_BY).format(days=days), f"ph:{phase.id}:ext:{days}")
+                for days in extensions
+            ]
+        )
     await turn.send(
         "phase",
-        markup=keyboard(rows),
+        markup=keyboard(rows) if rows else None,
         phase=phase_view(phase, turn.consultation),
+        can_close=can_close,
+        can_extend=bool(extensions),
         **_bounds(phase),
     )
 
@@ -421,6 +435,33 @@ async def receive_scope_reason(turn: Turn, state: dialogue.Dialogue) -> None:
     await turn.send("scope_recorded", observation=view, reason=observation.scope_reason)
 
 
+# --- /report -------------------------------------------------------------------------------
+
+
+@coordinator
+async def report_command(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """/report: the meeting brief as a PDF, in the coordinator's language."""
+    consultation = turn.consultation
+    assert consultation is not None
+    await turn.send("report_preparing")
+    async with turn.session() as session:
+        document = await results(session=session, consultation_id=consultation.id)
+    brief = brief_context(
+        document, scope_in=list(consultation.scope_in), scope_out=list(consultation.scope_out)
+    )
+    # Drawing the charts and laying out the pages takes seconds of CPU: off the event loop, so
+    # the bot keeps answering everyone else meanwhile.
+    pdf = await asyncio.to_thread(
+        lambda: pdf_from_html(render("report/brief.html", brief, turn.locale))
+    )
+    day = clock.now().date().isoformat()
+    await context.bot.send_document(
+        turn.chat_id,
+        document=InputFile(pdf, filename=f"palabre-{consultation.slug}-brief-{day}.pdf"),
+        caption=turn.render("report", title=consultation.title),
+    )
+
+
 def handlers() -> list:
     return [
         CommandHandler("publish", publish_command, filters=ONLY_NEW),
@@ -428,6 +469,7 @@ def handlers() -> list:
         CommandHandler("phase", phase_command, filters=ONLY_NEW),
         CommandHandler("stats", stats_command, filters=ONLY_NEW),
         CommandHandler("moderate", moderate_command, filters=ONLY_NEW),
+        CommandHandler("report", report_command, filters=ONLY_NEW),
         CallbackQueryHandler(publish_button, pattern=r"^pb:"),
         CallbackQueryHandler(broadcast_button, pattern=r"^bc:"),
         CallbackQueryHandler(phase_button, pattern=r"^ph:"),

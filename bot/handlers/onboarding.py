@@ -7,7 +7,10 @@ welcome again), and counts as coming back after /stop or after blocking the bot.
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import PalabreContext
@@ -21,12 +24,17 @@ from bot.handlers.common import (
     send_invitation_help,
 )
 from bot.keyboards import GO_STATUS, button, keyboard
+from bot.text import N_, render_html
 from bot.views import consultation_view, phase_view
 from consultation import participants, phases, preferences, status
 from consultation.common import get_consultation, rules
 from models import Channel
 
 LANGUAGES = (("fr", "Français"), ("en", "English"))
+MOVE_HERE = N_("Use this chat")
+KEEP_THERE = N_("Keep the other chat")
+
+logger = logging.getLogger(__name__)
 
 
 def language_markup():
@@ -40,21 +48,83 @@ async def start(update: Update, context: PalabreContext, turn: Turn) -> None:
     if token is None and turn.participant is None:
         await send_invitation_help(turn)
         return
+    if token is not None:
+        async with turn.session() as session:
+            elsewhere = await participants.bound_elsewhere(
+                session=session, token=token, chat_id=turn.chat_id
+            )
+        if elsewhere is not None:
+            await ask_to_move(turn, token, elsewhere)
+            return
+    await bind(turn, token, move=False)
+
+
+async def ask_to_move(turn: Turn, token: str, old_chat_id: int) -> None:
+    """The account is used from another chat: confirm here, and tell the other chat."""
+    await turn.send(
+        "invitation_move",
+        markup=keyboard(
+            [
+                [
+                    button(turn.label(MOVE_HERE), f"iv:y:{token}"),
+                    button(turn.label(KEEP_THERE), "iv:n"),
+                ]
+            ]
+        ),
+    )
+    await tell_old_chat(turn, token, old_chat_id, moved=False)
+
+
+async def tell_old_chat(turn: Turn, token: str, old_chat_id: int, *, moved: bool) -> None:
+    """The chat the account is used from hears that another chat opened its invitation."""
     async with turn.session() as session:
+        owner = await participants.by_chat(session=session, chat_id=old_chat_id)
+    locale = owner.locale if owner is not None else turn.locale
+    try:
+        await turn.context.bot.send_message(
+            old_chat_id, render_html("invitation_elsewhere", locale, moved=moved)
+        )
+    except TelegramError as exc:
+        logger.info("the other chat of an invitation could not be told: %s", exc.message)
+
+
+async def bind(turn: Turn, token: str | None, *, move: bool) -> None:
+    """Bind the chat (or pick the person up again), then consent, or the welcome."""
+    async with turn.session() as session:
+        old_chat_id = (
+            await participants.bound_elsewhere(session=session, token=token, chat_id=turn.chat_id)
+            if move and token is not None
+            else None
+        )
         person = await participants.start_on_telegram(
             session=session,
             chat_id=turn.chat_id,
             token=token,
-            participant_id=turn.participant.id if turn.participant else None,
+            participant_id=turn.context.participant_id,
+            move=move,
         )
         consultation = await get_consultation(
             session=session, consultation_id=person.consultation_id
         )
-    context.participant, context.consultation = person, consultation
-    if not preferences.has_consented(person):
+    turn.context.participant, turn.context.consultation = person, consultation
+    if old_chat_id is not None:
+        await tell_old_chat(turn, token or "", old_chat_id, moved=True)
+    # Consent is given in the chat it is read in: a chat taking an account over asks again.
+    if move or not preferences.has_consented(person):
         await send_consent(turn)
         return
     await send_welcome(turn)
+
+
+@anyone
+async def move_answer(update: Update, context: PalabreContext, turn: Turn) -> None:
+    """Use this chat from now on / Keep the other chat, under an invitation already in use."""
+    if turn.data[1:2] != ["y"] or len(turn.data) < 3:
+        await turn.drop_buttons()
+        await turn.send("invitation_move_cancelled")
+        return
+    await turn.drop_buttons()
+    await bind(turn, turn.data[2], move=True)
 
 
 async def send_welcome(turn: Turn) -> None:
@@ -128,5 +198,6 @@ def handlers() -> list:
         CommandHandler("status", status_command, filters=ONLY_NEW),
         CallbackQueryHandler(status_command, pattern=f"^{GO_STATUS}$"),
         CallbackQueryHandler(consent_answer, pattern=r"^cs:[yn]$"),
+        CallbackQueryHandler(move_answer, pattern=r"^iv:"),
         CallbackQueryHandler(language_answer, pattern=r"^lg:\w+$"),
     ]

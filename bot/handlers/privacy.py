@@ -78,7 +78,9 @@ async def forget_button(update: Update, context: PalabreContext, turn: Turn) -> 
         me = await turn.me(session)
         state = await dialogue.expect(session, me, dialogue.FORGET, nonce)
         if state is not None and answer == "y":
-            await privacy.forget(session=session, participant=me, by=me)
+            await privacy.forget(
+                session=session, participant=me, by=me, erasure_key=context.erasure_key
+            )
         elif state is not None:
             await dialogue.end(session, me, dialogue.FORGET)
     if state is None:

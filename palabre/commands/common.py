@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consultation.errors import DefinitionError, UserError
-from models.db import Database, redact
-from palabre.settings import Settings, get_settings
-from templates.i18n import gettext_for
-from templates.render import render_error
+
+if TYPE_CHECKING:
+    from models.db import Database
+    from palabre.settings import Settings
 
 T = TypeVar("T")
 
+# The catalog of the command line's sentences (those of palabre/ and scheduler/).
+CATALOG = "cli"
 # The command line acts as a coordinator; this is its name in the audit trail.
 CLI = "cli"
 
@@ -35,6 +37,10 @@ JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 
 def settings() -> Settings:
+    from pydantic import ValidationError
+
+    from palabre.settings import get_settings
+
     try:
         return get_settings()
     except ValidationError as exc:
@@ -46,7 +52,54 @@ def settings() -> Settings:
 
 def _(message: str) -> str:
     """Translate a command-line message into the coordinator's language (PALABRE_LOCALE)."""
-    return gettext_for(settings().locale)(message)
+    from templates.i18n import gettext_for
+
+    return gettext_for(settings().locale, CATALOG)(message)
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    """The singular or plural message for `count`, as the coordinator's language has it."""
+    from templates.i18n import ngettext_for
+
+    return ngettext_for(settings().locale, CATALOG)(singular, plural, count)
+
+
+# Palabre's own loggers: they narrate a running service, not a one-off command on a terminal.
+PALABRE_LOGGERS = ("consultation", "mailer", "scheduler", "bot", "models", "palabre")
+
+
+def configure_logging(verbose: bool, *, serving: bool) -> None:
+    """Logs on stderr at PALABRE_LOG_LEVEL. A command typed on a terminal speaks in its own
+    sentences: Palabre's INFO lines would cut into them, so there only warnings are logged
+    (`--verbose` shows everything; `palabre serve`, a pipe or a log file get the INFO lines)."""
+    level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before anything logs: tokens, signed addresses and email addresses never reach the output.
+    from bot import redact
+
+    config = settings()
+    redact.install(
+        *(
+            secret.get_secret_value()
+            for secret in (
+                config.secret_key,
+                config.telegram_token,
+                config.telegram_webhook_secret,
+                config.smtp_password,
+                config.imap_password,
+            )
+            if secret is not None
+        )
+    )
+    if verbose:
+        return
+    # Alembic and APScheduler narrate every step at INFO; a coordinator needs to hear about
+    # problems, and Palabre's own loggers say what happens.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    if not serving and sys.stderr.isatty():
+        for name in PALABRE_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def fail(message: str) -> NoReturn:
@@ -75,6 +128,10 @@ def _unreachable(exc: BaseException) -> str:
 
 def run(work: Callable[[Database], Awaitable[T]], *, upgrade: bool = False) -> T:
     """Run `work(database)` on the configured database, turning known failures into one line."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from models.db import Database, redact
+
     config = settings()
     if upgrade:
         migrate(config.database_url)
@@ -100,7 +157,9 @@ def run(work: Callable[[Database], Awaitable[T]], *, upgrade: bool = False) -> T
         )
 
 
-def _looks_unreachable(exc: DBAPIError) -> bool:
+def _looks_unreachable(exc: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
     text = str(getattr(exc, "orig", exc)).lower()
     return isinstance(exc, OperationalError) or any(
         marker in text
@@ -110,12 +169,17 @@ def _looks_unreachable(exc: DBAPIError) -> bool:
 
 def describe(exc: BaseException, locale: str) -> str:
     if isinstance(exc, UserError):
+        from templates.render import render_error
+
         return render_error(exc.code, exc.params, locale)
     return str(exc)
 
 
 def migrate(url: str) -> None:
     """Bring the schema to the latest migration (idempotent)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from models.db import redact
     from models.migrate import upgrade
 
     try:
@@ -126,3 +190,31 @@ def migrate(url: str) -> None:
                 url=redact(url), reason=_unreachable(exc)
             )
         )
+
+
+def N_(message: str) -> str:  # gettext's name for "mark for translation, translate where shown"
+    return message
+
+
+def echo_table(headers: list[str], rows: list[list[Any]], *, right: set[int] = frozenset()) -> None:
+    """A table with its header line, each column as wide as its widest cell; the columns whose
+    index is in `right` (numbers) are aligned right."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(line[index]) for line in [headers, *cells]) for index in range(len(headers))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            value.rjust(width) if index in right else value.ljust(width)
+            for index, (value, width) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    typer.echo(line(headers))
+    for row in cells:
+        typer.echo(line(row))
+
+
+def category_names(labels: dict[str, Any], locale: str) -> dict[str, str]:
+    """Category key → its label in `locale`, from the definition's key → label mapping."""
+    from templates.render import localized
+
+    return {key: localized(label, locale) for key, label in labels.items()}

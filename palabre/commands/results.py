@@ -1,7 +1,8 @@
 """`palabre results`: the results in short on the terminal, as JSON, or as the meeting brief.
 
 The figures come from `consultation.results`, the brief's arrangement of them from
-`consultation.brief`; this module only prints them or renders the brief's templates to files.
+`consultation.brief`; this module only prints them or renders the brief's templates to files
+(the PDF is the HTML page laid out by `templates.pdf`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ from consultation.brief import brief_context
 from consultation.common import get_consultation
 from consultation.results import results as results_document
 from models.db import Database
-from palabre.commands.common import ConsultationOption, _, echo_json, fail, run, settings
+from palabre.commands.common import (
+    ConsultationOption,
+    _,
+    category_names,
+    echo_json,
+    echo_table,
+    fail,
+    ngettext,
+    run,
+    settings,
+)
+from templates.pdf import pdf_from_html
 from templates.render import render
 
 
@@ -40,13 +52,17 @@ def results(
     markdown: Path | None = typer.Option(
         None, "--markdown", help="Write the meeting brief to FILE in Markdown (for the minutes)."
     ),
+    pdf: Path | None = typer.Option(
+        None, "--pdf", help="Write the meeting brief to FILE as a PDF (A4), to print or project."
+    ),
     locale: BriefLocale | None = typer.Option(
         None, "--locale", help="Language of the meeting brief (default: PALABRE_LOCALE)."
     ),
 ) -> None:
     """Findings with their confirmation rates, the ranking of the actions, participation.
 
-    With --html or --markdown, write the meeting brief instead of printing the short form.
+    With --html, --markdown or --pdf, write the meeting brief instead of printing the short
+    form.
     """
 
     async def work(database: Database) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -56,15 +72,27 @@ def results(
             return document, {"in": list(target.scope_in), "out": list(target.scope_out)}
 
     document, scope = run(work)
-    briefs = [(path, name) for path, name in ((html, "brief.html"), (markdown, "brief.md")) if path]
+    briefs = [
+        (path, name)
+        for path, name in ((html, "brief.html"), (markdown, "brief.md"), (pdf, "brief.pdf"))
+        if path
+    ]
     if briefs:
         language = locale.value if locale else settings().locale
         context = brief_context(document, scope_in=scope["in"], scope_out=scope["out"])
-        # Render both before writing either: a template error leaves no file half-replaced.
-        texts = [(path, render(f"report/{name}", context, language)) for path, name in briefs]
-        for path, text in texts:
+        # Make every file before writing any: a template error leaves no file half-replaced.
+        made: list[tuple[Path, bytes]] = []
+        page = render("report/brief.html", context, language) if html or pdf else ""
+        for path, name in briefs:
+            if name == "brief.pdf":
+                made.append((path, pdf_from_html(page)))
+            elif name == "brief.html":
+                made.append((path, (page + "\n").encode("utf-8")))
+            else:
+                made.append((path, (render("report/brief.md", context, language) + "\n").encode()))
+        for path, data in made:
             try:
-                path.write_text(text + "\n", encoding="utf-8")
+                path.write_bytes(data)
             except OSError as exc:
                 fail(_("Cannot write {file}: {reason}").format(file=path, reason=exc.strerror))
             typer.echo(_("Meeting brief written to {file}.").format(file=path), err=as_json)
@@ -78,9 +106,29 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _answers(item: dict[str, Any]) -> str:
+    """ "3 confirmations, 1 contestation, 0 abstention", each number with its own plural."""
+    return ", ".join(
+        [
+            ngettext("{count} confirmation", "{count} confirmations", item["confirm"]).format(
+                count=item["confirm"]
+            ),
+            ngettext("{count} contestation", "{count} contestations", item["contest"]).format(
+                count=item["contest"]
+            ),
+            ngettext("{count} abstention", "{count} abstentions", item["abstain"]).format(
+                count=item["abstain"]
+            ),
+        ]
+    )
+
+
 def _print_results(document: dict[str, Any]) -> None:
     echo = typer.echo
     info = document["consultation"]
+    names = category_names(
+        {category["key"]: category["label"] for category in info["categories"]}, settings().locale
+    )
     echo(f"{info['title']} ({info['slug']})")
     echo("")
     echo(_("Findings (confirmation rate = confirm / (confirm + contest))"))
@@ -91,15 +139,12 @@ def _print_results(document: dict[str, Any]) -> None:
         echo(f"  {item['code']} v{item['version']}  {text[:90]}{'…' if len(text) > 90 else ''}")
         echo(
             "      "
-            + _("{rate} confirmed: {confirm} confirm, {contest} contest, {abstain} abstain").format(
-                rate=_rate(item["confirmation_rate"]),
-                confirm=item["confirm"],
-                contest=item["contest"],
-                abstain=item["abstain"],
+            + _("{rate} confirmed: {counts}").format(
+                rate=_rate(item["confirmation_rate"]), counts=_answers(item)
             )
         )
         parts = [
-            f"{key} {_rate(row['confirmation_rate'])} "
+            f"{names.get(key, key)} {_rate(row['confirmation_rate'])} "
             f"({row['confirm']}/{row['confirm'] + row['contest']})"
             for key, row in item["by_category"].items()
             if row["answers"]
@@ -111,9 +156,11 @@ def _print_results(document: dict[str, Any]) -> None:
     echo("")
     ranking = document["ranking"]
     echo(
-        _("Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballots").format(
-            ballots=ranking["ballots"]
-        )
+        ngettext(
+            "Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballot",
+            "Ranking of the shortlist (Schulze order, Borda scores): {ballots} ballots",
+            ranking["ballots"],
+        ).format(ballots=ranking["ballots"])
     )
     if not ranking["candidates"]:
         echo("  " + _("No shortlist yet."))
@@ -126,13 +173,18 @@ def _print_results(document: dict[str, Any]) -> None:
         )
     for key, result in ranking["by_category"].items():
         order = " > ".join(" = ".join(tier) for tier in result["tiers"])
-        echo(f"  {key} ({result['ballots']}): {order}")
+        echo(f"  {names.get(key, key)} ({result['ballots']}): {order}")
     echo("")
     participation = document["participation"]
     echo(_("Participation"))
-    echo(_("  category      invited  contributed"))
-    for key, row in participation["by_category"].items():
-        echo(f"  {key:<13} {row['invited']:>7}  {row['contributed']:>11}")
+    echo_table(
+        ["  " + _("category"), _("invited"), _("contributed")],
+        [
+            ["  " + names.get(key, key), row["invited"], row["contributed"]]
+            for key, row in participation["by_category"].items()
+        ],
+        right={1, 2},
+    )
     concentration = participation.get("concentration") or {}
     share = concentration.get("share_of_contributions")
     if share is not None:
@@ -147,4 +199,8 @@ def _print_results(document: dict[str, Any]) -> None:
         if row.get("under_represented")
     ]
     if flagged:
-        echo(_("  Under-represented: {keys}").format(keys=", ".join(flagged)))
+        echo(
+            _("  Under-represented: {keys}").format(
+                keys=", ".join(names.get(key, key) for key in flagged)
+            )
+        )

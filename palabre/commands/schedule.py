@@ -21,8 +21,10 @@ from consultation import clock, outbox, reminders
 from consultation.common import get_consultation, people_to_tell
 from models import Cadence, Channel, Consultation, Participant, Phase, PhaseStatus, Questionnaire
 from models.db import Database
-from palabre.commands.common import _, echo_json, run, settings
+from palabre.commands.common import _, echo_json, ngettext, run, settings
+from palabre.commands.words import phase_name
 from scheduler import plan
+from templates.render import localized
 
 DEFAULT_LIMIT = 25
 
@@ -76,6 +78,17 @@ class _Audience:
 
         return await self._once(("unfinished", questionnaire.id), compute)
 
+    async def consented(self) -> int:
+        """Participants who have said yes: no one else is written to but their invitation."""
+
+        async def compute() -> int:
+            people = await people_to_tell(
+                session=self.session, consultation_id=self.consultation.id, coordinators=False
+            )
+            return len(people)
+
+        return await self._once("consented", compute)
+
     async def digest_readers(self, weekly_too: bool) -> int:
         async def compute() -> int:
             people = (
@@ -118,41 +131,45 @@ async def _recipients(
         weekday = state.rules.digest_weekday
         weekly_too = job.at.astimezone(state.zone).weekday() == weekday
         return await audience.digest_readers(weekly_too), False
+    if job.kind in (plan.FOLLOW_DIGEST, plan.FOLLOW_QUESTIONNAIRE):
+        # Only the members who took part in an action that changed, or that is retained.
+        return await audience.answerers(), False
     return None, True
 
 
-def phase_name(kind: str | None) -> str:
-    names = {
-        "observe": _("observation"),
-        "review": _("review"),
-        "propose": _("proposals"),
-        "rank": _("ranking"),
-        "evaluate": _("evaluation"),
-    }
-    return names.get(kind or "", kind or "")
-
-
-def describe(job: plan.PlannedJob) -> str:
-    """One line saying what the job does, in the coordinator's language."""
+def describe(job: plan.PlannedJob, titles: dict[str, str] | None = None) -> str:
+    """One line saying what the job does, in the coordinator's language; `titles` names the
+    questionnaires (key → title)."""
     subject = job.subject or ""
+    title = (titles or {}).get(subject, subject)
     if job.kind == plan.PHASE_OPEN:
-        return _("opens the {kind} phase").format(kind=phase_name(subject))
+        return _("opens the phase “{phase}”").format(phase=phase_name(subject))
     if job.kind == plan.PHASE_CLOSE:
-        return _("closes the {kind} phase").format(kind=phase_name(subject))
+        return _("closes the phase “{phase}”").format(phase=phase_name(subject))
     if job.kind == plan.REMINDER:
-        return _("reminds those who have not answered, {hours} h before {kind} closes").format(
-            hours=job.offset_hours, kind=phase_name(subject)
+        return _("reminds those who have not answered, {hours} h before “{phase}” closes").format(
+            hours=job.offset_hours, phase=phase_name(subject)
         )
     if job.kind == plan.QUESTIONNAIRE_OPEN:
-        return _("opens the questionnaire {key}").format(key=subject)
+        return _("opens the questionnaire “{title}”").format(title=title)
     if job.kind == plan.QUESTIONNAIRE_REMINDER:
-        return _("reminds those who have not finished the questionnaire {key}").format(key=subject)
+        return _("reminds those who have not finished the questionnaire “{title}”").format(
+            title=title
+        )
     if job.kind == plan.QUESTIONNAIRE_CLOSE:
-        return _("closes the questionnaire {key}").format(key=subject)
+        return _("closes the questionnaire “{title}”").format(title=title)
     if job.kind == plan.FINAL_PLAN:
         return _("sends the final plan, with what became of each person's contributions")
     if job.kind == plan.DIGEST:
         return _("sends the email digests that have something to say")
+    if job.kind == plan.FOLLOW_DIGEST:
+        return _("tells each member what changed in the actions they took part in")
+    if job.kind == plan.FOLLOW_QUESTIONNAIRE:
+        return _("asks the members whether the actions progress as announced")
+    if job.kind == plan.PLAN_MISSING:
+        return _("reminds the coordinators of the decisions still missing")
+    if job.kind == plan.PLAN_OVERDUE:
+        return _("reminds the coordinators of actions past their due date")
     return job.kind
 
 
@@ -165,8 +182,11 @@ async def schedule_document(
     states = await plan.load(session=session, consultation_id=consultation.id)
     state = states[0]
     jobs = await plan.derive(session=session, now=now, consultation_id=consultation.id)
+    all_jobs, total = jobs, len(jobs)
     if limit > 0:
         jobs = jobs[:limit]
+    locale = settings().locale
+    titles = {item.key: localized(item.title, locale) for item in state.questionnaires}
     audience = _Audience(session, consultation)
     rows = []
     for job in jobs:
@@ -182,7 +202,7 @@ async def schedule_document(
                 "waiting_for": job.waiting_for,
                 "recipients": count,
                 "recipients_exact": exact,
-                "description": describe(job),
+                "description": describe(job, titles),
             }
         )
     return {
@@ -191,6 +211,10 @@ async def schedule_document(
         "timezone": consultation.timezone,
         "now": now.astimezone(zone).isoformat(),
         "jobs": rows,
+        "total": total,
+        "left_out": total - len(rows),
+        "last_at": all_jobs[-1].at.astimezone(zone).isoformat() if all_jobs else None,
+        "consented": await audience.consented(),
     }
 
 
@@ -236,12 +260,32 @@ def schedule(
     for row in document["jobs"]:
         line = f"  {_when(row['at'], locale):<26} {row['description']}"
         if row["recipients"] is not None:
+            count = row["recipients"]
             people = (
-                _("{count} people") if row["recipients_exact"] else _("up to {count} people")
-            ).format(count=row["recipients"])
+                ngettext("{count} person", "{count} people", count)
+                if row["recipients_exact"]
+                else ngettext("up to {count} person", "up to {count} people", count)
+            ).format(count=count)
             line += f" ({people})"
         if row["due_now"]:
             line += "  " + _("[due now]")
         elif row["waiting_for"]:
-            line += "  " + _("[once {kind} has closed]").format(kind=phase_name(row["waiting_for"]))
+            line += "  " + _("[once “{phase}” has closed]").format(
+                phase=phase_name(row["waiting_for"])
+            )
         typer.echo(line)
+    if document["left_out"]:
+        typer.echo(
+            ngettext(
+                "… and {count} more step, until {last} (palabre schedule --limit 0 shows all).",
+                "… and {count} more steps, until {last} (palabre schedule --limit 0 shows all).",
+                document["left_out"],
+            ).format(count=document["left_out"], last=_when(document["last_at"], locale))
+        )
+    if not document["consented"]:
+        typer.echo(
+            _(
+                "Nobody has consented yet, so the counts are 0: people join by answering "
+                "their invitation (palabre invite sends them by email)."
+            )
+        )

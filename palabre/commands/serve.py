@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
 import typer
 
-from models.db import Database
 from palabre.commands.common import _, fail, run, settings
+
+if TYPE_CHECKING:
+    from models.db import Database
+    from palabre.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +29,7 @@ def serve(
     ),
 ) -> None:
     """Run Palabre: the Telegram bot, the email and Telegram senders, and the scheduler."""
-    from palabre.service import Webhook
-    from palabre.service import serve as run_service
+    from palabre.service import Service, Webhook, install_signal_handlers
 
     config = settings()
     if webhook_url is not None and not webhook_url.startswith("https://"):
@@ -42,9 +47,39 @@ def serve(
         )
     webhook = Webhook(webhook_url, webhook_port) if webhook_url and config.bot_enabled else None
 
+    class Announced(Service):
+        async def start(self) -> None:
+            await super().start()
+            typer.echo(ready_message(config), err=True)
+
     async def work(database: Database) -> int:
-        return await run_service(config, database, webhook=webhook)
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        return await Announced(config, database, webhook=webhook, stop=stop).run()
 
     status = run(work, upgrade=True)
     if status:
         raise typer.Exit(code=status)
+
+
+def ready_message(config: Settings) -> str:
+    """What a coordinator needs once the service runs: where emails go, how to stop, what next."""
+    if config.mail_backend == "file":
+        mail = _("Emails are written as .eml files into {folder}.").format(
+            folder=config.mail_dir.resolve()
+        )
+    else:
+        mail = _("Emails go out through {host}:{port}.").format(
+            host=config.smtp_host, port=config.smtp_port
+        )
+    return "\n".join(
+        [
+            _("Palabre is running."),
+            mail,
+            _("Stop it with Ctrl-C (it finishes what it is sending first)."),
+            _(
+                "Next step, in another terminal: palabre invite emails the invitations; "
+                "palabre schedule shows what comes next."
+            ),
+        ]
+    )

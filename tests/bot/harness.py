@@ -114,7 +114,7 @@ class Phone:
     def api(self) -> FakeBotApi:
         return self.harness.api
 
-    async def send(self, text: str, *, reply_to: int | None = None) -> int:
+    async def send(self, text: str, *, reply_to: int | None = None, timeout: float = WAIT) -> int:
         """Type a message (a reply to the bot's message `reply_to`, if given) and wait."""
         update_id = self.api.push_message(
             self.chat_id,
@@ -123,7 +123,7 @@ class Phone:
             language_code=self.language,
             reply_to_message_id=reply_to,
         )
-        await self.harness.application.wait_processed(update_id)
+        await self.harness.application.wait_processed(update_id, timeout)
         return update_id
 
     async def tap(self, data: str, *, message_id: int | None = None) -> int:

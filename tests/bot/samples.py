@@ -47,7 +47,16 @@ CONTRIBUTIONS = [
             {
                 "code": "F2",
                 "actions": [
-                    {"code": "A3", "rank": 1, "tied": False, "status": "shortlisted", "of": 8}
+                    {
+                        "code": "A3",
+                        "rank": 1,
+                        "tied": False,
+                        "status": "shortlisted",
+                        "of": 8,
+                        "decision": "retained",
+                        "progress": "late",
+                        "due": "2028-06-30",
+                    }
                 ],
             }
         ],
@@ -60,6 +69,48 @@ CONTRIBUTIONS = [
         "became": {"code": "A3", "rank": 2, "tied": True, "status": "shortlisted", "of": 8},
     },
 ]
+# An action after the vote, as `consultation.followup.action_state` gives it.
+DECIDED = {
+    "code": "A3",
+    "text": EVIL,
+    "shortlisted": True,
+    "decision": "retained_with_changes",
+    "wording": EVIL,
+    "reason": EVIL,
+    "lead": EVIL,
+    "due": "2028-06-30",
+    "status": "late",
+    "note": EVIL,
+    "status_at": WHEN,
+    "decided_at": WHEN,
+    "milestones": [
+        {"position": 1, "text": EVIL, "done": True},
+        {"position": 2, "text": "Ouverture", "done": False},
+    ],
+}
+REFUSED = {
+    **DECIDED,
+    "code": "A9",
+    "decision": "not_retained",
+    "wording": None,
+    "lead": None,
+    "due": None,
+    "status": None,
+    "note": None,
+    "milestones": [],
+}
+PLAN = {
+    "ranking_over": True,
+    "ranking_closed_at": WHEN,
+    "actions": [
+        {**DECIDED, "rank": 1, "members": {"yes": 3, "partly": 1, "no": 0, "unknown": 2}},
+        {**REFUSED, "rank": 2, "members": None},
+        {**REFUSED, "code": "A4", "decision": None, "reason": None, "rank": None, "members": None},
+    ],
+    "missing": ["A4"],
+    "decisions": {"retained_with_changes": 1, "not_retained": 1},
+    "statuses": {"late": 1},
+}
 WAITING = {
     "phase": {"kind": "review", "closes_at": WHEN},
     "timezone": TZ,
@@ -81,6 +132,9 @@ BOT: dict[str, dict[str, Any]] = {
     "consent": {"title": EVIL, "declined": True},
     "consent_given": {},
     "consent_declined": {},
+    "invitation_move": {},
+    "invitation_move_cancelled": {},
+    "invitation_elsewhere": {"moved": True},
     "welcome": {"consultation": CONSULTATION, "phase": PHASE, "name": EVIL, "coordinator": True},
     "help": {"coordinator": True},
     "cancelled": {},
@@ -133,7 +187,14 @@ BOT: dict[str, dict[str, Any]] = {
     "questionnaire_none": {},
     "questionnaire_pick": {"titles": [EVIL]},
     "mine": {"contributions": CONTRIBUTIONS},
+    "plan": {"plan": PLAN, "coordinator": True},
+    "plan_recorded": {"action": DECIDED},
+    "followup_question": {"action": {**DECIDED, "answer": "partly", "remark": EVIL}},
+    "followup_recorded": {"code": "A3", "view": "unknown", "remark": None},
+    "followup_done": {},
     "mydata": {},
+    "report_preparing": {},
+    "report": {"title": EVIL},
     "forget_confirm": {},
     "forgotten": {},
     "forget_kept": {},
@@ -150,7 +211,13 @@ BOT: dict[str, dict[str, Any]] = {
     "published": {"codes": ["F1", "F2"]},
     "broadcast_confirm": {"text": EVIL, "category": "cooperative", "count": 12},
     "broadcast_sent": {"count": 12, "category": None},
-    "phase": {"phase": PHASE, "min_end": WHEN, "max_end": WHEN},
+    "phase": {
+        "phase": PHASE,
+        "min_end": WHEN,
+        "max_end": WHEN,
+        "can_close": True,
+        "can_extend": True,
+    },
     "phase_none": {},
     "phase_reason_prompt": {"action": "ext", "days": 7, "kind": "review"},
     "phase_changed": {"action": "ext", "phase": PHASE, "kind": "review"},
@@ -249,6 +316,33 @@ OUTBOX: dict[str, dict[str, Any]] = {
         "proposal_count": 1,
     },
     "broadcast": {"text": EVIL, "category": None, "title": EVIL},
+    "follow_digest": {
+        "since": None,
+        "timezone": TZ,
+        "actions": [
+            {
+                **DECIDED,
+                "changes": ["decision", "milestone"],
+                "ticked": [1],
+                "touched": ["proposed", "finding"],
+            },
+            {**REFUSED, "changes": ["decision"], "ticked": [], "touched": []},
+        ],
+    },
+    "followup_questionnaire": {
+        "number": 1,
+        "final": False,
+        "closes_at": WHEN,
+        "timezone": TZ,
+        "actions": [DECIDED],
+    },
+    "plan_missing": {
+        "ranking_closed_at": WHEN,
+        "actions": [{"code": "A4", "text": EVIL}],
+        "count": 1,
+        "total": 3,
+    },
+    "plan_overdue": {"actions": [DECIDED], "timezone": TZ},
     "email_bounced": {
         "person": {"name": EVIL, "email": "a@example.org", "organisation": EVIL},
         "bounces": 3,

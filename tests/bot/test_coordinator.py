@@ -29,14 +29,21 @@ async def setup(db, *, current="review", **kwargs):
     return consultation, aicha, bruno, chloe
 
 
-async def test_a_participant_is_refused_every_coordinator_command(harness, db):
+async def test_a_participant_is_refused_every_coordinator_command(harness, db, botapi):
     consultation, aicha, *_ = await setup(db)
     async with db.session() as session:
         await findings.draft_finding(
             session=session, consultation_id=consultation.id, by=None, text="Un constat."
         )
     phone = harness.phone(AICHA)
-    attempts = ["/publish", "/broadcast Bonjour à tous", "/phase close", "/stats", "/moderate"]
+    attempts = [
+        "/publish",
+        "/broadcast Bonjour à tous",
+        "/phase close",
+        "/stats",
+        "/moderate",
+        "/report",
+    ]
 
     for command in attempts:
         await phone.send(command)
@@ -44,7 +51,7 @@ async def test_a_participant_is_refused_every_coordinator_command(harness, db):
         await phone.tap(data, message_id=phone.last_message_id())
 
     texts = phone.new()
-    assert len(texts) == 9
+    assert len(texts) == 10
     assert all("Seuls les coordinateurs" in text for text in texts)
     async with db.session() as session:
         refused = (
@@ -53,9 +60,10 @@ async def test_a_participant_is_refused_every_coordinator_command(harness, db):
         draft = (await session.exec(select(Finding))).one()
         assert draft.status == FindingStatus.DRAFT
         assert (await session.exec(select(OutboxMessage))).all() == []
-    assert len(refused) == 9
+    assert len(refused) == 10
     assert {event.actor_id for event in refused} == {aicha.id}
-    assert [event.subject for event in refused[:5]] == [a.split()[0] for a in attempts]
+    assert [event.subject for event in refused[:6]] == [a.split()[0] for a in attempts]
+    assert botapi.sent_documents(AICHA) == []
 
 
 async def test_broadcast_to_one_category_reaches_it_on_each_channel(harness, db, botapi):
@@ -90,8 +98,10 @@ async def test_the_coordinator_extends_then_closes_the_phase_with_reasons(harnes
     await coordinator.send("/phase")
     assert "ne peut pas être close avant" in coordinator.last()
     buttons = [d for _, d in coordinator.buttons(coordinator.last_message_id())]
-    assert buttons[0].endswith(":close") and buttons[1].endswith(":ext:3")
-    await coordinator.tap(buttons[2])  # extend by 7 days
+    # Within the minimum duration, closing could only fail: it is not offered.
+    assert not [d for d in buttons if d.endswith(":close")]
+    assert buttons[0].endswith(":ext:3")
+    await coordinator.tap(buttons[1])  # extend by 7 days
     assert "Pourquoi prolonger la phase de 7 jours" in coordinator.last()
     await coordinator.send("Les vacances scolaires.", reply_to=coordinator.last_message_id())
     assert "se termine désormais le lundi 23 mars" in coordinator.last()
@@ -104,6 +114,9 @@ async def test_the_coordinator_extends_then_closes_the_phase_with_reasons(harnes
     assert phase.closes_at == clock.now() + timedelta(days=21)
 
     clock.advance(days=4)
+    await coordinator.send("/phase")
+    offered = [d for _, d in coordinator.buttons(coordinator.last_message_id())]
+    assert offered[0].endswith(":close")  # past the minimum, closing is offered
     await coordinator.send("/phase close On a assez d'observations.")
     assert "est close" in coordinator.last()
     async with db.session() as session:
@@ -165,3 +178,30 @@ async def test_stats_show_participation_by_category(harness, db):
     assert "Participation par catégorie" in stats
     assert "Coopérative" in stats
     assert "invités\u00a0: 2 · ont consenti\u00a0: 2 · ont contribué\u00a0: 1" in stats
+
+
+async def test_report_sends_the_meeting_brief_as_a_pdf_in_the_coordinator_s_language(
+    harness, db, botapi
+):
+    consultation, aicha, *_ = await setup(db, current="review")
+    async with db.session() as session:
+        await findings.draft_finding(
+            session=session, consultation_id=consultation.id, by=None, text="Un constat."
+        )
+        await findings.publish_findings(session=session, consultation_id=consultation.id, by=None)
+        person = await session.get(type(aicha), aicha.id)
+        await findings.record_stance(
+            session=session, participant=person, code="F1", choice="confirm", channel="telegram"
+        )
+    coordinator = harness.phone(CELINE, name="Céline")
+
+    # Drawing the charts and the pages takes a while on a busy test machine.
+    await coordinator.send("/report", timeout=120)
+
+    assert "Préparation de la note de synthèse" in coordinator.new()[0]
+    (document,) = botapi.sent_documents(CELINE)
+    assert document.filename.startswith(f"palabre-{consultation.slug}-brief-")
+    assert document.filename.endswith(".pdf")
+    assert document.content.startswith(b"%PDF-")
+    (call,) = botapi.calls_to("sendDocument", chat_id=CELINE, ok=True)
+    assert "Note de synthèse" in call.params["caption"]

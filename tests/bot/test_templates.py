@@ -95,3 +95,16 @@ def test_split_cuts_an_endless_line_at_spaces_then_anywhere():
     assert [len(p) for p in split_message("x" * 2500, limit=1000)] == [1000, 1000, 500]
     words = split_message("mot " * 600, limit=1000)
     assert all(len(p) <= 1000 and not p.endswith(" m") for p in words)
+
+
+def test_findings_after_review_closed_say_so_first_and_await_nothing():
+    text = render_html("findings_intro", "fr", count=3, all=False, phase=None)
+    assert text.strip().startswith("L’examen des constats est clos")
+    assert "attendent votre réponse" not in text
+    assert "3 constats auxquels vous n’avez pas répondu" in text
+
+
+def test_phase_within_its_minimum_offers_only_the_extension():
+    context = {**BOT["phase"], "can_close": False, "can_extend": True}
+    text = render_html("phase", "fr", **context)
+    assert "prolonger ci-dessous" in text and "clore" not in text.split("maximale")[-1]

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from consultation import actions, findings, observations, phases
 from consultation.clock import ManualClock
 from models import Channel, Consultation, OutboxMessage, Phase, PhaseStatus
-from tests.factories import make_consultation, make_coordinator, make_participant
+from tests.factories import ALL_PHASES, make_consultation, make_coordinator, make_participant
 
 TG = Channel.TELEGRAM
 
@@ -47,14 +47,23 @@ async def messages(
     return list((await session.exec(query.order_by(OutboxMessage.id))).all())
 
 
-async def a_whole_process(session, clock, *, finish: bool = True, questionnaires: bool = False):
+async def a_whole_process(
+    session,
+    clock,
+    *,
+    finish: bool = True,
+    questionnaires: bool = False,
+    phases: tuple[str, ...] = ALL_PHASES,
+    stance: bool = False,
+):
     """Aïcha and Bruno take part from the first observation to the ranking.
 
     Aïcha observes that small cooperatives get no support (O1), something out of scope (O2) and
     something no finding takes up (O4); Bruno says the same as O1 (O3, merged into it). F1 draws
     on O1; A2 and A3 answer it; Aïcha's proposal A1 is merged into A3; the ranking puts A3 first.
+    With `stance`, Bruno confirms F1.
     """
-    consultation = await make_consultation(session, questionnaires=questionnaires)
+    consultation = await make_consultation(session, questionnaires=questionnaires, phases=phases)
     coordinator = await make_coordinator(session, consultation)
     aicha = await make_participant(session, consultation, name="Aïcha Benali", telegram_chat_id=11)
     bruno = await make_participant(session, consultation, name="Bruno Martin", category="elected")
@@ -98,6 +107,10 @@ async def a_whole_process(session, clock, *, finish: bool = True, questionnaires
     await findings.publish_findings(
         session=session, consultation_id=consultation.id, by=coordinator, codes=["F1"]
     )
+    if stance:
+        await findings.record_stance(
+            session=session, participant=bruno, code="F1", choice="confirm", channel=TG
+        )
 
     await move_on(session, consultation, "propose", clock)
     await actions.propose_action(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from consultation import definition
+from consultation import definition, files
 from consultation.errors import DefinitionError
 from models import Phase, PhaseStatus, Question, Questionnaire
 
@@ -29,10 +29,27 @@ def test_the_shipped_example_is_valid():
         "propose",
         "rank",
         "evaluate",
+        "follow",
     ]
+    assert spec.rules.follow_digest == "monthly" and spec.rules.follow_questionnaire_months == 12
     assert len(spec.categories) == 7
     assert sum(1 for questionnaire in spec.questionnaires if questionnaire.final) == 1
     assert spec.rules.quiet_hours[0].hour == 21
+
+
+def test_the_follow_phase_comes_last_and_follows_a_ranking():
+    text = files.read_text(EXAMPLE)
+    follow = text.index('[[phases]]\nkind = "follow"')
+    block = text[follow : text.index("[[questionnaires]]", follow)]
+    without = text.replace(block, "")
+    moved = without.replace("[[phases]]", block + "[[phases]]", 1)
+    with pytest.raises(DefinitionError, match="the follow phase comes once, as the last phase"):
+        definition.parse(moved)
+    no_rank = text.replace('kind = "rank"', 'kind = "propose"', 1)
+    with pytest.raises(DefinitionError, match="add a rank phase"):
+        definition.parse(no_rank)
+    with pytest.raises(DefinitionError, match="follow_digest"):
+        definition.parse(text.replace('follow_digest = "monthly"', 'follow_digest = "daily"'))
 
 
 @pytest.mark.parametrize(
@@ -98,10 +115,11 @@ def test_dates_without_an_offset_are_refused():
 def test_an_unreadable_file_is_named(tmp_path):
     with pytest.raises(DefinitionError, match="cannot read the file"):
         definition.load(tmp_path / "missing.toml")
-    latin1 = tmp_path / "latin1.toml"
-    latin1.write_bytes("title = 'Économie'".encode("latin-1"))
-    with pytest.raises(DefinitionError, match="not UTF-8"):
-        definition.load(latin1)
+    garbled = tmp_path / "garbled.toml"
+    # 0x81 is undefined in Windows-1252 and starts no UTF-8 character: no reading fits.
+    garbled.write_bytes(b"title = '\x81conomie'")
+    with pytest.raises(DefinitionError, match="neither UTF-8 nor Windows-1252"):
+        definition.load(garbled)
 
 
 async def test_applying_twice_changes_nothing_and_an_edit_updates_in_place(db, clock):

@@ -70,7 +70,11 @@ async def test_reimporting_changes_only_what_changed(db, clock):
             source="x",
         )
         await participants.import_rows(
-            session=session, consultation=consultation, rows=rows, report=report
+            session=session,
+            consultation=consultation,
+            rows=rows,
+            report=report,
+            erasure_key="test-key",
         )
         assert (report.imported, report.updated) == (2, 0)
     async with db.session() as session:
@@ -81,7 +85,11 @@ async def test_reimporting_changes_only_what_changed(db, clock):
             source="x",
         )
         await participants.import_rows(
-            session=session, consultation=consultation, rows=rows, report=report
+            session=session,
+            consultation=consultation,
+            rows=rows,
+            report=report,
+            erasure_key="test-key",
         )
         assert (report.imported, report.updated, report.unchanged) == (0, 1, 1)
         aicha = (

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from consultation import findings, observations, phases
 from consultation.errors import PermissionDenied, PhaseClosed, UserError
-from models import AuditEvent, Cadence, Channel, OutboxMessage, Phase, PhaseStatus
+from models import Action, AuditEvent, Cadence, Channel, OutboxMessage, Phase, PhaseStatus
 from tests.factories import make_consultation, make_coordinator, make_participant
 
 
@@ -409,3 +409,29 @@ async def test_every_message_the_core_writes_renders_on_both_channels_in_both_la
                 )
                 assert mail.message["Subject"]
                 assert "{{" not in mail.message.get_body(("plain",)).get_content()
+
+
+async def test_the_rank_announcement_asks_for_no_more_actions_than_were_shortlisted(db, clock):
+    """ballot_k is 5, but only four actions made the shortlist: "choose your 4"."""
+    async with db.session() as session:
+        c = await make_consultation(session, current="propose")
+        await make_participant(session, c, telegram_chat_id=101)
+        for number, status in enumerate(["shortlisted"] * 4 + ["proposed"], start=1):
+            session.add(
+                Action(
+                    consultation_id=c.id,
+                    code=f"A{number}",
+                    text=f"Action {number}",
+                    status=status,
+                    created_at=clock.now(),
+                )
+            )
+        propose, rank = await _phase(session, c.id, "propose"), await _phase(session, c.id, "rank")
+        for change in (phases.close_phase, phases.open_phase):
+            target = propose if change is phases.close_phase else rank
+            await change(
+                session=session, phase_id=target.id, actor_label="cli", force=True, reason="Test"
+            )
+
+    (announcement,) = [r for r in await _rows(db, "phase_opened") if r.payload["kind"] == "rank"]
+    assert announcement.payload["limits"]["ballot_k"] == 4

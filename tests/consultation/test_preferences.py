@@ -191,7 +191,7 @@ async def test_a_forgotten_person_has_no_settings_left(db, clock):
     async with db.session() as session:
         consultation = await make_consultation(session)
         person = await make_participant(session, consultation)
-        await privacy.forget(session=session, participant=person)
+        await privacy.forget(session=session, participant=person, erasure_key="test-key")
         with pytest.raises(UserError) as refused:
             await preferences.set_cadence(session=session, participant=person, cadence="daily")
         assert refused.value.code == "preferences.forgotten"

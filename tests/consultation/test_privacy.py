@@ -34,6 +34,8 @@ from tests.factories import make_consultation, make_coordinator, make_participan
 
 TG = Channel.TELEGRAM
 
+KEY = "test-secret-key"
+
 
 async def with_traces_everywhere(session, clock):
     """The whole process, plus what a person leaves behind besides contributions."""
@@ -168,7 +170,7 @@ async def test_forgetting_erases_the_person_but_keeps_the_material_and_the_count
             session=session, consultation_id=consultation.id
         )
 
-        await privacy.forget(session=session, participant=aicha, by=coordinator)
+        await privacy.forget(session=session, participant=aicha, by=coordinator, erasure_key=KEY)
         await session.flush()
 
         marker = await session.get(Participant, aicha.id)
@@ -259,7 +261,7 @@ async def test_forgetting_erases_the_person_but_keeps_the_material_and_the_count
         assert render_error("privacy.forgotten", {}, "fr")
 
         # Forgetting twice changes nothing.
-        await privacy.forget(session=session, participant=marker, by=coordinator)
+        await privacy.forget(session=session, participant=marker, by=coordinator, erasure_key=KEY)
         assert (
             len(
                 (
@@ -279,10 +281,10 @@ async def test_a_person_may_forget_themself_but_not_someone_else(db, clock):
         bruno = await make_participant(session, consultation, name="Bruno")
 
         with pytest.raises(PermissionDenied):
-            await privacy.forget(session=session, participant=bruno, by=aicha)
+            await privacy.forget(session=session, participant=bruno, by=aicha, erasure_key=KEY)
         assert bruno.name == "Bruno"
 
-        await privacy.forget(session=session, participant=aicha, by=aicha)
+        await privacy.forget(session=session, participant=aicha, by=aicha, erasure_key=KEY)
         assert aicha.erased_at is not None
         event = (
             await session.exec(
@@ -294,4 +296,4 @@ async def test_a_person_may_forget_themself_but_not_someone_else(db, clock):
         other = await make_consultation(session)
         stranger = await make_coordinator(session, other)
         with pytest.raises(PermissionDenied):
-            await privacy.forget(session=session, participant=bruno, by=stranger)
+            await privacy.forget(session=session, participant=bruno, by=stranger, erasure_key=KEY)

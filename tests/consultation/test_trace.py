@@ -108,6 +108,10 @@ async def test_everyone_receives_the_final_plan_with_their_own_trace_once(db, cl
             "tied": False,
             "of": 3,
             "status": "shortlisted",
+            # No official answer yet: consultation.followup fills these in after the vote.
+            "decision": None,
+            "progress": None,
+            "due": None,
         }
         for message in sent:
             assert "Aïcha" not in str(message.payload) and "Bruno" not in str(message.payload)

@@ -12,19 +12,24 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from consultation import findings, phases, questionnaires, reminders, trace
+from consultation import findings, followup, phases, questionnaires, reminders, trace
 from mailer.compose import compose
 from models import Consultation, OutboxMessage, Participant
 from tests.consultation.evaluation_story import a_whole_process
-from tests.factories import make_participant
+from tests.factories import ALL_PHASES, make_participant
 from tests.mailer.conftest import mail_config, review_story
 
 
 async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, tmp_path) -> None:
     config = mail_config(tmp_path, public_url="https://palabre.mairie.example")
     async with db.session() as session:
-        consultation, _coordinator, _aicha, bruno, _chloe = await a_whole_process(
-            session, clock, finish=True, questionnaires=True
+        consultation, coordinator, _aicha, bruno, _chloe = await a_whole_process(
+            session,
+            clock,
+            finish=True,
+            questionnaires=True,
+            phases=(*ALL_PHASES, "follow"),
+            stance=True,
         )
         await trace.send_final_plan(
             session=session, consultation_id=consultation.id, actor_label="test"
@@ -35,6 +40,35 @@ async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, 
         await questionnaires.open_questionnaire(
             session=session, questionnaire_id=final.id, actor_label="test"
         )
+        # After the vote: the coordinators' reminders, the answers, the follow-up.
+        c = consultation.id
+        await followup.remind_missing_decisions(session=session, consultation_id=c, key="t")
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A3",
+            decision="retained with changes",
+            wording="Un guichet unique <ouvert> le samedi.",
+            reason="Le guichet ouvrira aussi le samedi.",
+            lead="Maison de l'ESS",
+            due=(clock.now() + timedelta(days=10)).date(),
+            milestones=["Local trouvé"],
+            by=coordinator,
+        )
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A4",
+            decision="not retained",
+            reason="Une fête existe déjà.",
+            by=coordinator,
+        )
+        clock.advance(days=11)
+        await followup.remind_overdue(session=session, consultation_id=c, key="t")
+        await followup.send_follow_digest(
+            session=session, consultation_id=c, since=None, until=clock.now()
+        )
+        await followup.open_round(session=session, consultation_id=c, number=1)
         # A review elsewhere: a reminder, a revised finding, an extended deadline.
         story = await review_story(session)
         await make_participant(session, story.consultation, telegram_chat_id=77)
@@ -86,6 +120,10 @@ async def test_every_message_of_a_whole_process_composes_as_an_email(db, clock, 
             "questionnaire_opened",
             "final_plan",
             "broadcast",
+            "plan_missing",
+            "plan_overdue",
+            "follow_digest",
+            "followup_questionnaire",
         } <= set(seen)
         for template, row in sorted(seen.items()):
             for locale in ("fr", "en"):

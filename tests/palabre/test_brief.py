@@ -1,9 +1,10 @@
-"""The meeting brief (`palabre results --html/--markdown`): what a coordinator takes to the table.
+"""The meeting brief (`palabre results --html/--markdown/--pdf`): what coordinators project.
 
 The story: a small consultation on the social and solidarity economy runs through observation,
 review and ranking. Fifteen actors in four categories take part, the elected officials hardly at
 all; F1 is confirmed by three quarters of those who answered it, two people contest it; the
-ranking puts A1 first with A2 and A3 tied behind it, while the cooperatives put A2 first.
+ranking puts A1 first with A2 and A3 tied behind it, A1 beating A2 by five ballots to four. No
+category has five people answering a finding or casting a ballot, so no breakdown is shown.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+import pytest
 from babel.messages.pofile import read_po
 
-from consultation import actions, findings, observations, questionnaires
+from consultation import actions, findings, followup, observations, questionnaires
 from consultation.brief import brief_context
 from consultation.results import results
 from models import Channel, Consultation, Participant
@@ -276,17 +278,25 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
     page = Page(html)
     assert page.problems == []
 
-    # The question and its scope, the timetable in Paris time.
-    assert "Comment mieux soutenir l'économie sociale et solidaire ?" in page.text("question")
-    assert "L'accompagnement des structures de l'ESS" in page.text("question")
-    assert "Les demandes de subvention individuelles" in page.text("question")
+    # The first page: the question and its scope, where things stand, what we agree on.
+    summary = page.text("summary")
+    assert "Comment mieux soutenir l'économie sociale et solidaire ?" in summary
+    assert "L'accompagnement des structures de l'ESS" in summary
+    assert "Les demandes de subvention individuelles" in summary
+    assert "Where we are: Ranking of the actions is open until 27 April." in summary
+    assert "Next: Evaluation, from 27 April." in summary
+    assert "Who took part: 10 of the 15 invited contributed (67%)." in summary
+    assert "What we agree on F1 Les petites coopératives" in summary
+    assert "A close call: A1 beats A2 by 5 ballots to 4." in summary
+
+    # The timetable in Paris time, with who contributed in each phase.
     assert page.table("timetable")[:3] == [
-        ["Phase", "Dates", "State"],
-        ["Observations", "2 Mar 2026, 10:00 → 4 Mar 2026, 10:00", "Closed"],
-        ["Review of the findings", "4 Mar 2026, 10:00 → 6 Mar 2026, 10:05", "Closed"],
+        ["Phase", "Dates", "State", "Contributors", "Contributions"],
+        ["Observations", "2 Mar 2026, 10:00 → 4 Mar 2026, 10:00", "Closed", "3", "3"],
+        ["Review of the findings", "4 Mar 2026, 10:00 → 6 Mar 2026, 10:05", "Closed", "10", "15"],
     ]
-    assert page.table("timetable")[4][::2] == ["Ranking of the actions", "Open now"]
-    assert page.table("timetable")[5][::2] == ["Evaluation", "Planned"]
+    assert page.table("timetable")[4][::2] == ["Ranking of the actions", "Open now", "9"]
+    assert page.table("timetable")[5][::2] == ["Evaluation", "Planned", "—"]
     assert md_table(md, "Phase")[0] == [
         "Observations",
         "2 Mar 2026, 10:00",
@@ -294,14 +304,15 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
         "Closed",
     ]
 
-    # Participation: the elected officials are flagged, plainly.
+    # Participation: the elected officials are flagged, plainly; the coordinator (an
+    # association) runs the consultation and is not counted among the invited.
     assert page.table("participation") == [
         ["Category", "Invited", "Contributed", "Rate"],
-        ["Association", "7", "6", "86%"],
+        ["Association", "6", "6", "100%"],
         ["Cooperative", "3", "3", "100%"],
         ["Elected official under-represented", "5", "1", "20%"],
         ["Resident", "1", "0", "0%"],
-        ["All categories", "16", "10", "62%"],
+        ["All categories", "15", "10", "67%"],
     ]
     participation = page.text("participation")
     assert "Under-represented: Elected official." in participation
@@ -310,58 +321,36 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
         in participation
     )
 
-    # F1: the rate overall and per category, the abstention, both reasons verbatim.
+    # F1: the rate, the abstention, both reasons verbatim; five associations, three cooperatives
+    # and one elected official answered it: too few per category to show any breakdown.
     findings_text = page.text("findings")
     assert "75% confirmed" in findings_text
     assert "6 confirmations · 2 contests · 1 abstention" in findings_text
-    assert page.table("findings", 0) == [
-        ["Category", "Confirmations", "Contests", "Abstentions", "Confirmation rate"],
-        ["Association", "3", "1", "1", "75%"],
-        ["Cooperative", "2", "1", "0", "67%"],
-        ["Elected official", "1", "0", "0", "100%"],
-    ]
-    assert "No answer from: Resident." in findings_text
+    assert "Too few answers to show them by category." in findings_text
+    assert [where for where, _ in page.tables].count("findings") == 0
     assert f"“{URSCOP}”" in findings_text and f"“{FONCIER}”" in findings_text
     assert "67% confirmed" in findings_text and f"“{F2_REASON}”" in findings_text
 
-    # The ranking: A1 first, A2 and A3 tied, Borda beside; the cooperatives' A2 is pointed out.
+    # The ranking: A1 first, A2 and A3 tied, Borda beside, a close duel said so. The three
+    # cooperatives' own ranking would show three people's ballots: it is not shown.
     assert page.table("ranking", 0) == [
-        ["Rank", "Action", "Borda score"],
-        ["1", "A1 Un guichet unique de l'ESS.", "10.5"],
-        ["2 tied", "A2 Une foncière solidaire.", "8.5"],
-        ["2 tied", "A3 Des prêts d'honneur pour les coopératives.", "8"],
+        ["Rank", "Action", "Equal weight", "Borda score"],
+        ["1", "A1 Un guichet unique de l'ESS.", "1", "10.5"],
+        ["2 tied", "A2 Une foncière solidaire.", "2", "8.5"],
+        ["2 tied", "A3 Des prêts d'honneur pour les coopératives.", "2", "8"],
     ]
     ranking_text = page.text("ranking")
     assert "From 9 ballots; each could rank up to 3 actions." in ranking_text
+    assert "Head to head, A1 beats A2 by 5 ballots to 4. A close call." in ranking_text
     assert "A1 beats every other action head to head" in ranking_text
-    assert "Cooperative · 3 ballots Its top choice differs from the overall one: A2 first." in (
-        ranking_text
-    )
-    assert "Association · 5 ballots Same top choice as overall." in ranking_text
-    assert page.table("ranking", 2) == [
-        ["Rank", "Action", "Borda score"],
-        ["1", "A2", "5"],
-        ["2 tied", "A1", "1.5"],
-        ["2 tied", "A3", "2.5"],
-    ]
+    assert "Cooperative" not in ranking_text and "By category" not in ranking_text
     assert "No ballot from: Resident." in ranking_text
 
     # The questionnaire: a Likert distribution and mean, choice counts, free text.
     evaluation = page.text("questionnaires")
     assert "Your view · 3 respondents · still open" in evaluation
     assert "Mean 3.67 out of 5, from 3 answers" in evaluation
-    assert page.table("questionnaires", 0)[1:] == [
-        ["1", "0", "0%"],
-        ["2", "1", "33%"],
-        ["3", "0", "0%"],
-        ["4", "1", "33%"],
-        ["5", "1", "33%"],
-    ]
-    assert page.table("questionnaires", 1)[1:] == [
-        ["too short", "1", "33%"],
-        ["right", "2", "67%"],
-        ["too long", "0", "0%"],
-    ]
+    assert "too short: 1 (33%) · right: 2 (67%) · too long: 0 (0%)" in evaluation
     assert f"“{WISH}”" in evaluation and f"“{EVENINGS}”" in evaluation
     assert "1 person skipped this question." in evaluation
     assert "Not open yet: Final evaluation." in evaluation
@@ -370,9 +359,9 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
     # The Markdown says the same, with people's words escaped so the tables hold.
     assert md.startswith("# Plan ESS de test\n\n*Meeting brief* · Figures as of ")
     assert md_table(md, "Rank") == [
-        ["1", "**A1** Un guichet unique de l'ESS.", "10.5"],
-        ["2 (tied)", "**A2** Une foncière solidaire.", "8.5"],
-        ["2 (tied)", "**A3** Des prêts d'honneur pour les coopératives.", "8"],
+        ["1", "**A1** Un guichet unique de l'ESS.", "1", "10.5"],
+        ["2 (tied)", "**A2** Une foncière solidaire.", "2", "8.5"],
+        ["2 (tied)", "**A3** Des prêts d'honneur pour les coopératives.", "2", "8"],
     ]
     assert md_table(md, "Category")[2] == [
         "Elected official (**under-represented**)",
@@ -381,10 +370,10 @@ async def test_the_english_brief_shows_the_findings_the_ranking_and_who_took_par
         "20%",
     ]
     assert "**75% confirmed** · 6 confirmations · 2 contests · 1 abstention" in md
-    assert "**Why it was contested (2 reasons)**\n\n- “" in md
+    assert "**Why it was contested:**\n\n- “" in md
     assert "- “Le \\*vrai\\* frein, c'est le foncier \\| pas l'accompagnement.”" in md
     assert f"- “{URSCOP}”" in md
-    assert "**Its top choice differs from the overall one: A2 first.**" in md
+    assert "## In short" in md and "1. **A1** Un guichet unique de l'ESS." in md
     assert "\n\n\n\n" not in md
 
 
@@ -397,19 +386,24 @@ async def test_the_french_brief_is_written_in_french(db, clock):
         "Observations",
         "2 mars 2026, 10:00 → 4 mars 2026, 10:00",
         "Terminée",
+        "3",
+        "3",
     ]
+    assert "Où en est-on : Phase en cours : Classement des actions, jusqu’au 27 avril." in words(
+        page.text("summary")
+    )
     assert words(page.text("participation")).count("sous-représentée") == 2
     findings_text = words(page.text("findings"))
     assert "75 % de confirmation" in findings_text
     assert "6 confirmations · 2 contestations · 1 abstention" in findings_text
     assert f"« {URSCOP} »" in findings_text
-    assert page.table("ranking", 0)[2] == ["2 ex æquo", "A2 Une foncière solidaire.", "8,5"]
-    assert "Son premier choix diffère du classement général : A2 en tête." in words(
+    assert page.table("ranking", 0)[2] == ["2 ex æquo", "A2 Une foncière solidaire.", "2", "8,5"]
+    assert "En face-à-face, A1 l’emporte sur A2 par 5 bulletins contre 4. C’est serré." in words(
         page.text("ranking")
     )
     assert "Moyenne 3,67 sur 5" in words(page.text("questionnaires"))
     assert "La méthode de Schulze" in page.text("how-to-read")
-    assert "| 2 (ex æquo) | **A2** Une foncière solidaire. | 8,5 |" in md
+    assert "| 2 (ex æquo) | **A2** Une foncière solidaire. | 2 | 8,5 |" in md
     assert "## Comment lire ce document" in md
     for english in ("Meeting brief", "Timetable", "confirmed", "tied", "How to read"):
         assert english not in md and english not in briefs["fr"]["html"]
@@ -446,14 +440,19 @@ async def test_the_html_brief_stands_alone_prints_on_a4_and_fits_a_phone(db, clo
         for section, rows in page.tables:
             assert len({len(row) for row in rows}) == 1, (section, rows)
         assert list(page.sections) == [
-            "question",
+            "summary",
             "timetable",
             "participation",
             "findings",
+            "observations",
             "ranking",
             "questionnaires",
             "how-to-read",
         ]
+        # Every chart says what it shows, for a screen reader.
+        charts = [attributes for tag, attributes in page.tags if tag == "svg"]
+        assert len(charts) == 3  # participation, Borda scores, the questionnaire's answers
+        assert all(chart.get("role") == "img" and chart.get("aria-label") for chart in charts)
 
 
 async def test_a_brief_made_before_anything_happened_says_so(db, clock):
@@ -464,7 +463,8 @@ async def test_a_brief_made_before_anything_happened_says_so(db, clock):
     context = brief_context(document, scope_in=[], scope_out=[])
     page = Page(render("report/brief.html", context, "en"))
     assert page.problems == []
-    assert "Not stated." in page.text("question")
+    assert "Not stated." in page.text("summary")
+    assert "Every phase is over. Who took part: Nobody has contributed yet." in page.text("summary")
     assert "Nobody has contributed yet." in page.text("participation")
     assert "No finding has been published yet." in page.text("findings")
     assert "No action has been shortlisted yet." in page.text("ranking")
@@ -548,3 +548,101 @@ def test_the_report_catalog_agrees_with_the_others_on_every_sentence_they_share(
         if (other := catalog.get(message.id)) is not None and other.string != message.string
     ]
     assert disagreements == []
+
+
+@pytest.mark.parametrize("current", ["observe", "review", "propose", "rank", "evaluate"])
+async def test_a_brief_with_no_answer_at_all_reads_well_in_every_phase(db, clock, current):
+    async with db.session() as session:
+        consultation = await make_consultation(session, current=current, questionnaires=True)
+        for category in ("association", "elected"):
+            await make_participant(session, consultation, category=category)
+    async with db.session() as session:
+        document = await results(session=session, consultation_id=consultation.id)
+    context = brief_context(document, scope_in=["Le champ"], scope_out=[])
+    phase = {
+        "observe": "Observations",
+        "review": "Review of the findings",
+        "propose": "Proposals of actions",
+        "rank": "Ranking of the actions",
+        "evaluate": "Evaluation",
+    }[current]
+    for locale in ("en", "fr"):
+        page = Page(render("report/brief.html", context, locale))
+        assert page.problems == []
+        render("report/brief.md", context, locale)
+        if locale == "en":
+            summary = page.text("summary")
+            assert f"Where we are: {phase} is open until" in summary
+            assert "Who took part: Nobody has contributed yet." in summary
+            assert "No finding has been published yet." in summary
+            assert "No action has been shortlisted yet." in summary
+            assert "No observation has been received yet." in page.text("observations")
+
+
+async def test_after_the_vote_the_brief_shows_the_plan_and_the_members_view_by_category(db, clock):
+    async with db.session() as session:
+        story = await a_small_consultation(session, clock)
+        c = story.consultation.id
+        await move_on(session, story.consultation, "evaluate", clock)
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A1",
+            decision="retained",
+            lead="Maison de l'ESS",
+            due="2027-06",
+            actor_label="cli",
+        )
+        await followup.decide(
+            session=session,
+            consultation_id=c,
+            code="A2",
+            decision="not retained",
+            reason=FONCIER,
+            actor_label="cli",
+        )
+        await followup.record_progress(
+            session=session,
+            consultation_id=c,
+            code="A1",
+            status="late",
+            note="Le local n'est pas prêt.",
+            actor_label="cli",
+        )
+        await followup.open_round(session=session, consultation_id=c, number=1)
+        people = {person.name: person for person in story.people}
+        for name, view in (("Aïcha Benali", "yes"), ("Gaëlle Simon", "no")):
+            await followup.answer_follow_up(
+                session=session, participant=people[name], code="A1", value=view, channel=TG
+            )
+    async with db.session() as session:
+        document = await results(session=session, consultation_id=c)
+    section = document["plan"]
+    assert section["missing"] == ["A3"] and section["missing_count"] == 1
+    assert [round_["respondents"] for round_ in section["followup"]] == [2]
+    context = brief_context(document, scope_in=[], scope_out=[])
+    html = render("report/brief.html", context, "en")
+    md = render("report/brief.md", context, "fr")
+    page = Page(html)
+    assert page.problems == []
+    assert "1 decision still missing." in page.text("plan")
+    table = page.table("plan")
+    assert table[0] == ["Action", "Decision", "Reason", "Lead", "Due", "Status", "Members' view"]
+    assert table[1][1:] == [
+        "retained",
+        "—",
+        "Maison de l'ESS",
+        "Jun 30, 2027",
+        "late: Le local n'est pas prêt.",
+        "yes 1 · partly 0 · no 1 · don't know 0",
+    ]
+    assert table[2][1:3] == ["not retained", FONCIER]
+    assert page.table("plan", 1) == [
+        ["Category", "yes", "partly", "no", "don't know"],
+        ["Association", "1", "0", "0", "0"],
+        ["Cooperative", "0", "0", "1", "0"],
+    ]
+    assert "**1 décision manque encore.**" in md
+    assert "retenue | — | Maison de l'ESS" in md
+    for person in story.people:
+        assert person.name not in html and person.name not in md

@@ -79,7 +79,9 @@ def test_a_whole_consultation_runs_from_the_command_line(cli, empty_database_url
     clock.set(datetime(2027, 1, 11, 9, 0, tzinfo=PARIS))
     opened = cli("phase", "open", "observe", env=env)
     assert opened.exit_code == 0, opened.output
-    assert "Phase observe is open until 2027-02-01 18:00 (Europe/Paris)." in opened.output
+    assert (
+        "The phase “Observations” is open until 2027-02-01 18:00 (Europe/Paris)." in opened.output
+    )
 
     async def observe(session):
         made = []
@@ -144,7 +146,10 @@ def test_a_whole_consultation_runs_from_the_command_line(cli, empty_database_url
     # Review: the findings file is applied and published once to the 28 participants.
     clock.set(datetime(2027, 2, 1, 18, 0, tzinfo=PARIS))
     opened = cli("phase", "open", "review", env=env)
-    assert "Phase review is open until 2027-02-22 18:00 (Europe/Paris)." in opened.output
+    assert (
+        "The phase “Review of the findings” is open until 2027-02-22 18:00 (Europe/Paris)."
+        in opened.output
+    )
     findings_file = tmp_path / "constats.md"
     findings_file.write_text(
         "# Constats provisoires\n\n"
@@ -251,7 +256,7 @@ def test_a_whole_consultation_runs_from_the_command_line(cli, empty_database_url
     assert "association" in document["participation"]["by_category"]
     text = cli("results", env=env)
     assert text.exit_code == 0, text.output
-    assert "67% confirmed: 4 confirm, 2 contest, 0 abstain" in text.output
+    assert "67% confirmed: 4 confirmations, 2 contestations, 0 abstentions" in text.output
     for person in people:
         assert person.name not in text.output
         assert person.name not in json.dumps(document, ensure_ascii=False)

@@ -288,7 +288,9 @@ async def test_once_aicha_is_forgotten_her_old_link_leads_nowhere(db, clock, bro
     path = link(told.aicha)
     async with db.session() as session:
         await privacy.forget(
-            session=session, participant=await session.get(Participant, told.aicha.id)
+            session=session,
+            participant=await session.get(Participant, told.aicha.id),
+            erasure_key="test-key",
         )
 
     assert (await browser.get(path)).status_code == 404

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlmodel import select
+
 from consultation import definition
+from models import Phase, PhaseStatus
 from scheduler import plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ess-plan.toml"
@@ -44,8 +47,9 @@ async def test_the_example_consultation_has_its_whole_timetable_planned(db, cloc
     # The first digest is the first morning after the opening.
     assert by_id[f"digest:{c}"].at == _at("2027-01-12T08:00:00+01:00")
     kinds = [job.kind for job in jobs]
-    assert kinds.count(plan.PHASE_OPEN) == kinds.count(plan.PHASE_CLOSE) == 5
-    # Four phases are reminded twice; the evaluation has the final questionnaire's reminder.
+    assert kinds.count(plan.PHASE_OPEN) == kinds.count(plan.PHASE_CLOSE) == 6
+    # Four phases are reminded twice; the evaluation has the final questionnaire's reminder,
+    # and the follow-up reminds nobody to answer it.
     assert kinds.count(plan.REMINDER) == 8
     assert kinds.count(plan.QUESTIONNAIRE_OPEN) == 4
     assert kinds.count(plan.QUESTIONNAIRE_REMINDER) == 1
@@ -55,6 +59,8 @@ async def test_the_example_consultation_has_its_whole_timetable_planned(db, cloc
         job for job in jobs if job.kind == plan.QUESTIONNAIRE_OPEN and job.subject == "final"
     )
     assert final.at == final_plan.at  # with the evaluation phase
+    # Two weeks after the ranking closes, the coordinators hear of the decisions still missing.
+    assert by_id[f"plan-missing:{c}"].at == _at("2027-06-21T18:00:00+02:00")
     assert [job.at for job in jobs] == sorted(job.at for job in jobs)
 
 
@@ -97,3 +103,41 @@ async def test_the_digest_morning_follows_the_local_clock_across_summer_time(db,
         [state] = await plan.load(session=session, consultation_id=consultation.id)
     assert plan.digest_slot(state, date(2027, 3, 27)) == datetime(2027, 3, 27, 7, 0, tzinfo=UTC)
     assert plan.digest_slot(state, date(2027, 3, 29)) == datetime(2027, 3, 29, 6, 0, tzinfo=UTC)
+
+
+async def test_the_follow_phase_plans_its_digests_and_questionnaires_from_its_opening(db, clock):
+    """The example's follow phase, opened on time: a follow-up digest on the 29th of each month
+    (the first morning after the opening, then monthly), a questionnaire each year and one at
+    the end; after a stop of months, only the latest missed digest is due."""
+    await _example(db)
+    async with db.session() as session:
+        phases = {p.kind: p for p in (await session.exec(select(Phase))).all()}
+        for kind, phase in phases.items():
+            phase.status = PhaseStatus.OPEN if kind == "follow" else PhaseStatus.CLOSED
+            phase.opened_at = phase.opens_at
+            phase.closed_at = None if kind == "follow" else phase.closes_at
+            session.add(phase)
+    clock.set(_at("2027-06-28T18:00:00+02:00"))
+    async with db.session() as session:
+        jobs = await plan.derive(session=session, now=clock.now())
+    by_kind = {job.kind: job for job in jobs}
+    assert by_kind[plan.FOLLOW_DIGEST].at == _at("2027-06-29T08:00:00+02:00")
+    asked = [job for job in jobs if job.kind == plan.FOLLOW_QUESTIONNAIRE]
+    assert [(job.number, job.at, job.final) for job in asked] == [
+        (1, _at("2028-06-28T08:00:00+02:00"), False),
+        (2, _at("2029-06-28T08:00:00+02:00"), False),
+        (3, _at("2030-06-28T18:00:00+02:00"), True),
+    ]
+    assert not any(job.due for job in asked)
+
+    clock.set(_at("2027-11-02T09:00:00+01:00"))
+    async with db.session() as session:
+        jobs = await plan.derive(session=session, now=clock.now())
+    [digest] = [job for job in jobs if job.kind == plan.FOLLOW_DIGEST]
+    assert (digest.at, digest.due) == (_at("2027-10-29T08:00:00+02:00"), True)
+    assert digest.run_key.endswith(":2027-10-29")
+
+
+def test_months_are_added_to_the_last_day_of_a_shorter_month():
+    assert plan.add_months(date(2027, 1, 31), 1) == date(2027, 2, 28)
+    assert plan.add_months(date(2027, 11, 30), 3) == date(2028, 2, 29)

@@ -49,6 +49,7 @@ def test_the_example_consultation_plan_shows_what_happens_next_and_to_how_many(
         "questionnaire-reminder",
         "questionnaire-close",
         "final-plan",
+        "plan-missing",
     }
 
     text = cli("schedule", "--limit", "3", env=env)
@@ -56,7 +57,7 @@ def test_the_example_consultation_plan_shows_what_happens_next_and_to_how_many(
     lines = text.output.splitlines()
     assert lines[0] == "Plan métropolitain pour l'économie sociale et solidaire (ess-plan)"
     assert "Mon 11 Jan 2027, 09:00" in text.output
-    assert "opens the observation phase (30 people)" in text.output
+    assert "opens the phase “Observations” (30 people)" in text.output
     assert "up to 28 people" in text.output
     assert len([line for line in lines if line.startswith("  ")]) == 3
 

@@ -221,6 +221,11 @@ async def test_a_consultation_runs_from_its_first_phase_to_its_final_questionnai
 
     # Every message went out, each once, and none to Telegram in the quiet hours.
     sent = await messages(db)
+    # Except the review's 6 h reminder: held by the quiet hours, it was not yet sent when this
+    # story's clock jumped past the deadline, so the sender dropped it as stale (issue 10).
+    stale = [row for row in sent if row.last_error == "expired"]
+    assert [(row.template, row.payload["hours"]) for row in stale] == [("reminder", 6)]
+    sent = [row for row in sent if row not in stale]
     assert all(row.status == OutboxStatus.SENT for row in sent)
     assert len({row.dedupe_key for row in sent}) == len(sent)
     for row in sent:
