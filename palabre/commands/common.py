@@ -175,6 +175,22 @@ def describe(exc: BaseException, locale: str) -> str:
     return str(exc)
 
 
+def stop_on_rejected_lines(file: Any, rejected: list[tuple[int, UserError]]) -> None:
+    """An all-or-nothing import: say why each rejected line was refused, then stop (exit 1)."""
+    if not rejected:
+        return
+    locale = settings().locale
+    for line, error in rejected:
+        typer.echo(
+            _("{file}, line {line}: {reason}").format(
+                file=file, line=line, reason=describe(error, locale)
+            ),
+            err=True,
+        )
+    typer.echo(_("Nothing imported: correct the lines above and run the import again."), err=True)
+    raise typer.Exit(code=1)
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the latest migration (idempotent)."""
     from sqlalchemy.exc import DBAPIError, OperationalError

@@ -17,8 +17,14 @@ from consultation import files, meetings
 from consultation.common import get_consultation
 from consultation.errors import DefinitionError
 from models.db import Database
-from palabre.commands.common import CLI, ConsultationOption, _, fail, run, settings
-from templates.render import render_error
+from palabre.commands.common import (
+    CLI,
+    ConsultationOption,
+    _,
+    fail,
+    run,
+    stop_on_rejected_lines,
+)
 
 app = typer.Typer(
     help="What a meeting or a workshop said, recorded anonymously.", no_args_is_help=True
@@ -67,19 +73,7 @@ def meeting_import(
             )
 
     report = run(work)
-    locale = settings().locale
-    for line, error in report.rejected:
-        typer.echo(
-            _("{file}, line {line}: {reason}").format(
-                file=file, line=line, reason=render_error(error.code, error.params, locale)
-            ),
-            err=True,
-        )
-    if report.rejected:
-        typer.echo(
-            _("Nothing imported: correct the lines above and run the import again."), err=True
-        )
-        raise typer.Exit(code=1)
+    stop_on_rejected_lines(file, report.rejected)
     typer.echo(
         _(
             "Meeting of {date} at {place} recorded: {observations} observations, "
