@@ -92,7 +92,9 @@ def read_text(path: str | Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise DefinitionError(str(path), None, f"cannot read the file: {exc.strerror}") from exc
-    return refuse_controls(decode(data, str(path)), source=str(path))
+    # Line ends as Python's text mode reads them: "\r\n" and a lone "\r" become "\n".
+    text = decode(data, str(path)).replace("\r\n", "\n").replace("\r", "\n")
+    return refuse_controls(text, source=str(path))
 
 
 def delimiter_of(header: str) -> str:

@@ -199,7 +199,9 @@ async def test_members_hear_only_about_what_they_touched_and_every_refusal_once(
         # Someone who said STOP, and someone forgotten, hear nothing.
         chloe.opted_out_at = clock.now()
         session.add(chloe)
-        await privacy.forget(session=session, participant=denis, actor_label="cli")
+        await privacy.forget(
+            session=session, participant=denis, actor_label="cli", erasure_key="test-key"
+        )
         clock.advance(hours=1)
 
         written = await followup.send_follow_digest(
